@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import SegmentStore
+import Synchronization
+import TDigest
+import TokentraCore
+import UsageIndex
+
+/// Computes the hourly and daily rollups of a segment store, incrementally.
+///
+/// A run seals every acknowledged event into segments (``SegmentStore/flush()``), reads the dirty
+/// (org, hour) marks, recomputes those hours from the segments of their (org, UTC day) (column
+/// access, one task per day, as many in parallel as there are cores), recomputes each affected day
+/// by merging its hourly buckets (sums added, digests merged), and writes everything, the removal
+/// of the processed marks and the `job_runs` entry in one transaction. A crash leaves the old
+/// rollups or the new ones, never a mix; running again without new data changes nothing.
+///
+/// ```swift
+/// let engine = RollupEngine(store: store, logger: logger)
+/// let summary = try await engine.run(now: nowMs)
+/// print(summary.hours, summary.days, summary.eventsScanned)
+/// ```
+public struct RollupEngine: Sendable {
+    /// What a run did.
+    public struct Summary: Sendable, Equatable {
+        /// Hourly buckets recomputed.
+        public var hours: Int = 0
+        /// Daily buckets recomputed.
+        public var days: Int = 0
+        /// Events aggregated into the recomputed hours.
+        public var eventsScanned: Int = 0
+        /// Wall-clock seconds the run took (seal included).
+        public var seconds: Double = 0
+        /// The `job_runs` id of the run.
+        public var jobRunID: Int64 = 0
+    }
+
+    /// The `job_runs.job` name of rollup runs.
+    public static let jobName = "rollup"
+
+    let store: SegmentStore
+    let logger: Logger
+    let compression: Double
+    let parallelism: Int
+
+    /// Data directories with a run in progress in this process.
+    static let running = Mutex<Set<String>>([])
+
+    /// - Parameters:
+    ///   - store: The store to roll up (its index holds the rollup tables).
+    ///   - logger: Receives one info line per run, with `job.*` metadata.
+    ///   - compression: The t-digest compression of every digest written.
+    ///   - parallelism: How many (org, day) groups are computed at once; the number of cores by default.
+    public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
+                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.store = store
+        self.logger = logger
+        self.compression = compression
+        self.parallelism = max(1, parallelism)
+    }
+
+    var index: IndexDatabase { store.index }
+
+    /// One (org, UTC day) to recompute.
+    struct DayWork: Sendable {
+        var orgID: String
+        var day: String
+        var dayStart: Int64
+        var hoursMask: UInt32
+        var segments: [SegmentRecord]
+    }
+
+    /// Rolls up every dirty hour that began before `now`, and the days containing them.
+    ///
+    /// - Parameters:
+    ///   - now: The current time, ms since the epoch: hours starting at or after it stay dirty.
+    ///   - rebuild: Recompute every hour that has segments (not only the dirty ones).
+    /// - Returns: What the run did.
+    /// - Throws: ``RollupError`` (`alreadyRunning`), ``SegmentStore/SegmentError`` when a segment
+    ///   cannot be read, or a database error. Nothing of a failed run is written.
+    @discardableResult
+    public func run(now: Int64, rebuild: Bool = false) async throws -> Summary {
+        let directory = store.configuration.dataDirectory
+        let claimed = Self.running.withLock { $0.insert(directory).inserted }
+        guard claimed else { throw RollupError(.alreadyRunning, "a rollup of \(directory) is already running") }
+        defer { _ = Self.running.withLock { $0.remove(directory) } }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let jobID = try index.startJobRun(job: Self.jobName, startedAt: Self.wallClockMs())
+        do {
+            var summary = try await perform(now: now, rebuild: rebuild, jobID: jobID, clock: clock, started: started)
+            summary.jobRunID = jobID
+            logger.info("rollup finished", metadata: [
+                "job.name": "\(Self.jobName)", "job.id": "\(jobID)", "rollup.hours": "\(summary.hours)",
+                "rollup.days": "\(summary.days)", "rollup.events": "\(summary.eventsScanned)",
+                "rollup.seconds": "\(summary.seconds)",
+            ])
+            return summary
+        } catch {
+            try? index.failJobRun(id: jobID, finishedAt: Self.wallClockMs(), error: "\(error)")
+            logger.error("rollup failed", metadata: ["job.name": "\(Self.jobName)", "job.id": "\(jobID)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    func perform(now: Int64, rebuild: Bool, jobID: Int64, clock: ContinuousClock, started: ContinuousClock.Instant) async throws -> Summary {
+        try await store.flush()
+        let snapshot = try index.rollupSnapshot()
+        let marks = snapshot.dirty.filter { $0.hourStart < now }
+        let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
+
+        var updates: [RollupDayUpdate] = []
+        updates.reserveCapacity(work.count)
+        var summary = Summary()
+        let computedAt = Self.wallClockMs()
+        try await withThrowingTaskGroup(of: (RollupDayUpdate, Int).self) { group in
+            var next = 0
+            func launch() {
+                let w = work[next]
+                next += 1
+                group.addTask { [self] in try self.compute(w, computedAt: computedAt) }
+            }
+            while next < work.count && next < parallelism { launch() }
+            while let (update, events) = try await group.next() {
+                updates.append(update)
+                summary.eventsScanned += events
+                if next < work.count { launch() }
+            }
+        }
+        updates.sort { ($0.orgID, $0.day) < ($1.orgID, $1.day) }
+        summary.hours = updates.reduce(0) { $0 + $1.hours.count }
+        summary.days = updates.reduce(0) { $0 + ($1.replacesDay ? 1 : 0) }
+        let elapsed = clock.now - started
+        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let details = "{\"hours\":\(summary.hours),\"days\":\(summary.days),\"now\":\(now),\"rebuild\":\(rebuild),\"seconds\":\(summary.seconds)}"
+        try index.commitRollup(
+            updates, marks: marks, maxSegmentID: snapshot.maxSegmentID,
+            jobRun: (id: jobID, finishedAt: Self.wallClockMs(), buckets: Int64(summary.hours + summary.days),
+                     events: Int64(summary.eventsScanned), details: details))
+        let total = clock.now - started
+        summary.seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        return summary
+    }
+
+    /// Groups the hours to recompute by (org, UTC day), with the segments that can hold their events.
+    static func plan(marks: [DirtyMark], segments: [SegmentRecord], now: Int64, rebuild: Bool) -> [DayWork] {
+        struct Key: Hashable {
+            var org: String
+            var dayStart: Int64
+        }
+        var masks: [Key: UInt32] = [:]
+        for m in marks {
+            let dayStart = UTC.dayStart(m.hourStart)
+            masks[Key(org: m.orgID, dayStart: dayStart), default: 0] |= 1 << UInt32((m.hourStart - dayStart) / UTC.msPerHour)
+        }
+        var byDay: [Key: [SegmentRecord]] = [:]
+        for s in segments {
+            guard let start = IndexDatabase.dayStart(s.day) else { continue }
+            byDay[Key(org: s.orgID, dayStart: start), default: []].append(s)
+        }
+        if rebuild {
+            for key in byDay.keys where key.dayStart < now {
+                let hours = min(24, (now - key.dayStart + UTC.msPerHour - 1) / UTC.msPerHour)
+                masks[key, default: 0] |= hours >= 24 ? 0xFF_FFFF : (1 << UInt32(hours)) - 1
+            }
+        }
+        var work: [DayWork] = []
+        for (key, mask) in masks {
+            // A day whose segments are gone (retention) keeps its rollups as they are.
+            guard let daySegments = byDay[key] else { continue }
+            let relevant = daySegments.filter { s in
+                let first = max(0, (s.minTs - key.dayStart) / UTC.msPerHour)
+                let last = min(23, (s.maxTs - key.dayStart) / UTC.msPerHour)
+                guard first <= last else { return false }
+                let span: UInt32 = ((1 << UInt32(last - first + 1)) - 1) << UInt32(first)
+                return span & mask != 0
+            }
+            work.append(DayWork(orgID: key.org, day: IndexDatabase.dayString(key.dayStart), dayStart: key.dayStart,
+                                hoursMask: mask, segments: relevant))
+        }
+        // Largest days first, so the parallel tasks finish together.
+        return work.sorted {
+            let a = $0.segments.reduce(0) { $0 + $1.rows }, b = $1.segments.reduce(0) { $0 + $1.rows }
+            return a != b ? a > b : ($0.orgID, $0.dayStart) < ($1.orgID, $1.dayStart)
+        }
+    }
+
+    /// Recomputes the selected hours of one day and the day itself.
+    func compute(_ w: DayWork, computedAt: Int64) throws -> (RollupDayUpdate, Int) {
+        var aggregator = DayAggregator(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
+        let directory = store.configuration.dataDirectory
+        for s in w.segments {
+            try aggregator.add(segment: SegmentReader(path: directory + "/" + s.file))
+        }
+        let fresh = aggregator.buckets()
+        var hours: [Int64] = []
+        for h in 0..<24 where w.hoursMask & (1 << UInt32(h)) != 0 { hours.append(w.dayStart + Int64(h) * UTC.msPerHour) }
+        let hourly = fresh.keys.sorted().map { RollupRowCodec.row(fresh[$0]!, computedAt: computedAt) }
+
+        // The day is the merge of all its hourly buckets: the fresh ones and the stored others.
+        var dayBuckets = fresh.keys.sorted().map { fresh[$0]! }
+        if w.hoursMask != 0xFF_FFFF {
+            for row in try index.hourlyRows(orgID: w.orgID, dayStartMs: w.dayStart, excluding: Set(hours)) {
+                do {
+                    dayBuckets.append(try RollupRowCodec.bucket(row))
+                } catch {
+                    throw RollupError(.corrupt, "rollup_hourly row of \(w.orgID) at \(UTCTimestamp.format(row.bucketStart)): \(error)")
+                }
+            }
+            dayBuckets.sort { $0.bucketStart < $1.bucketStart }
+        }
+        var daily: RollupRow?
+        if !dayBuckets.isEmpty {
+            let day = RollupBucket.combining(dayBuckets, orgID: w.orgID, bucketStart: w.dayStart, compression: compression)
+            daily = RollupRowCodec.row(day, computedAt: computedAt)
+        }
+        let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily)
+        return (update, aggregator.events)
+    }
+
+    static func wallClockMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}

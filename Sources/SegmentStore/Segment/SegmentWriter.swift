@@ -1,0 +1,268 @@
+import TokentraCore
+
+/// Builds the bytes of one immutable segment file from the events of one (org, UTC day).
+///
+/// Rows are written in the order given (the store sorts them by timestamp, then request id).
+/// Each column is encoded to fit its data and zstd-compressed on its own; the footer records
+/// offsets, lengths and CRC32C checksums (schema/segment-format.md).
+public enum SegmentWriter {
+    /// Encodes `events` (all of `orgID`, all on `day`) into a complete segment file image.
+    /// - Parameter rates: the per-1K rates used to predict each (provider, model)'s costs; costs are
+    ///   stored as the exact difference from that prediction, so a wrong or missing rate costs bytes, never exactness.
+    public static func encode(
+        events: [UsageEvent], orgID: String, day: String,
+        rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
+    ) -> [UInt8] {
+        precondition(!events.isEmpty, "a segment holds at least one event")
+        var columns: [(SegmentFormat.Column, SegmentFormat.Encoding, [UInt8])] = []
+        let n = events.count
+
+        // request ids
+        var ids = ByteWriter(capacity: n * 16)
+        var idTexts = ByteWriter()
+        var anyText = false
+        for e in events {
+            ids.u64(e.requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
+            ids.u64(e.requestID.low.byteSwapped)
+            idTexts.optionalString(e.requestID.text)
+            if e.requestID.text != nil { anyText = true }
+        }
+        columns.append((.requestID, .raw16, ids.bytes))
+        if anyText { columns.append((.requestIDText, .nullableString, idTexts.bytes)) }
+
+        var ts = ByteWriter(capacity: n * 2)
+        var prev: Int64 = 0
+        for e in events {
+            ts.varint(e.timestampMs &- prev)
+            prev = e.timestampMs
+        }
+        columns.append((.timestamp, .deltaVarint, ts.bytes))
+
+        let providerDict = DictionaryEncoder.encode(events.map { $0.provider })
+        let modelDict = DictionaryEncoder.encode(events.map { $0.model })
+        columns.append((.provider, .dictionary, providerDict.bytes))
+        columns.append((.model, .dictionary, modelDict.bytes))
+
+        // Price hints: one entry per distinct (provider, model) pair, in order of first appearance.
+        var pairIndex: [String: Int] = [:]
+        var pairRates: [SegmentFormat.Rates] = []
+        var hints = ByteWriter()
+        var pairOfRow = [Int](repeating: 0, count: n)
+        var hintEntries: [(Int, Int, SegmentFormat.Rates)] = []
+        for (i, e) in events.enumerated() {
+            let key = e.provider + "\u{0}" + e.model
+            if let p = pairIndex[key] {
+                pairOfRow[i] = p
+            } else {
+                let r = rates(e.provider, e.model) ?? .zero
+                pairIndex[key] = pairRates.count
+                pairOfRow[i] = pairRates.count
+                pairRates.append(r)
+                hintEntries.append((providerDict.indices[i], modelDict.indices[i], r))
+            }
+        }
+        hints.uvarint(UInt64(hintEntries.count))
+        for (p, m, r) in hintEntries {
+            hints.uvarint(UInt64(p))
+            hints.uvarint(UInt64(m))
+            hints.varint(r.inputPer1K)
+            hints.varint(r.outputPer1K)
+            hints.varint(r.cachedPer1K)
+        }
+        columns.append((.priceHints, .priceHints, hints.bytes))
+
+        var input = ByteWriter(capacity: n * 2), output = ByteWriter(capacity: n * 2)
+        var cached = ByteWriter(capacity: n), total = ByteWriter(capacity: n)
+        var inCost = ByteWriter(capacity: n), outCost = ByteWriter(capacity: n)
+        var cachedCost = ByteWriter(capacity: n), totalCost = ByteWriter(capacity: n)
+        var source = ByteWriter(capacity: n), latency = ByteWriter(capacity: n * 2)
+        var ttft = ByteWriter(capacity: n * 2), flags = ByteWriter(capacity: n)
+        for (i, e) in events.enumerated() {
+            input.uvarint(UInt64(e.inputTokens))
+            output.uvarint(UInt64(e.outputTokens))
+            cached.uvarint(UInt64(e.cachedTokens))
+            total.varint(e.totalTokens &- (e.inputTokens &+ e.outputTokens &+ e.cachedTokens))
+            let r = pairRates[pairOfRow[i]]
+            inCost.varint(e.inputCost.units &- SegmentFormat.predict(tokens: e.inputTokens, ratePer1K: r.inputPer1K))
+            outCost.varint(e.outputCost.units &- SegmentFormat.predict(tokens: e.outputTokens, ratePer1K: r.outputPer1K))
+            cachedCost.varint(e.cachedCost.units &- SegmentFormat.predict(tokens: e.cachedTokens, ratePer1K: r.cachedPer1K))
+            totalCost.varint(e.totalCost.units &- (e.inputCost.units &+ e.outputCost.units &+ e.cachedCost.units))
+            source.uvarint(UInt64(e.costSource.code))
+            latency.uvarint(UInt64(e.latencyMs))
+            ttft.uvarint(e.timeToFirstTokenMs.map { UInt64($0) + 1 } ?? 0)
+            flags.u8((e.wasCached ? 1 : 0) | (e.isError ? 2 : 0))
+        }
+        columns.append((.inputTokens, .uvarint, input.bytes))
+        columns.append((.outputTokens, .uvarint, output.bytes))
+        columns.append((.cachedTokens, .uvarint, cached.bytes))
+        columns.append((.totalTokens, .residualVarint, total.bytes))
+        columns.append((.inputCost, .residualVarint, inCost.bytes))
+        columns.append((.outputCost, .residualVarint, outCost.bytes))
+        columns.append((.cachedCost, .residualVarint, cachedCost.bytes))
+        columns.append((.totalCost, .residualVarint, totalCost.bytes))
+        columns.append((.costSource, .uvarint, source.bytes))
+        columns.append((.latencyMs, .uvarint, latency.bytes))
+        columns.append((.timeToFirstTokenMs, .uvarint, ttft.bytes))
+        columns.append((.flags, .byte, flags.bytes))
+
+        for (column, field) in Self.stringColumns {
+            var values = [String?]()
+            values.reserveCapacity(n)
+            var any = false
+            for e in events {
+                let v = field(e)
+                if v != nil { any = true }
+                values.append(v)
+            }
+            if !any { continue }  // absent column = all null
+            columns.append((column, .dictionary, DictionaryEncoder.encodeOptional(values)))
+        }
+
+        var hashes = ByteWriter(capacity: n * 17)
+        var anyHash = false
+        for e in events {
+            guard let h = e.promptHash else { hashes.u8(0); continue }
+            anyHash = true
+            if let raw = HexCodec.decode32(h) {
+                hashes.u8(1)
+                hashes.append(raw)
+            } else {
+                hashes.u8(2)
+                hashes.string(h)
+            }
+        }
+        if anyHash { columns.append((.promptHash, .hash32, hashes.bytes)) }
+
+        // Assemble: header, compressed columns, footer, trailer.
+        var file = ByteWriter(capacity: n * 48)
+        file.append(SegmentFormat.magic)
+        var entries: [SegmentFormat.ColumnEntry] = []
+        for (column, encoding, raw) in columns {
+            let compressed = Zstd.compress(raw, level: SegmentFormat.zstdLevel)
+            entries.append(SegmentFormat.ColumnEntry(
+                id: column.rawValue, encoding: encoding.rawValue, offset: UInt64(file.bytes.count),
+                compressedLength: UInt32(compressed.count), rawLength: UInt32(raw.count),
+                checksum: CRC32C.checksum(compressed)))
+            file.append(compressed)
+        }
+        var footer = ByteWriter()
+        footer.u32(UInt32(n))
+        footer.i64(events.reduce(Int64.max) { min($0, $1.timestampMs) })
+        footer.i64(events.reduce(Int64.min) { max($0, $1.timestampMs) })
+        footer.string(orgID)
+        footer.string(day)
+        footer.u16(UInt16(entries.count))
+        for c in entries {
+            footer.u16(c.id)
+            footer.u8(c.encoding)
+            footer.u64(c.offset)
+            footer.u32(c.compressedLength)
+            footer.u32(c.rawLength)
+            footer.u32(c.checksum)
+        }
+        file.append(footer.bytes)
+        file.u32(UInt32(footer.bytes.count))
+        file.u32(CRC32C.checksum(footer.bytes))
+        file.append(SegmentFormat.magic)
+        return file.bytes
+    }
+}
+
+extension SegmentWriter {
+    /// The optional string columns and how to read each from an event (closures borrow the event;
+    /// key paths would copy it).
+    static let stringColumns: [(SegmentFormat.Column, @Sendable (borrowing UsageEvent) -> String?)] = [
+        (.feature, { $0.feature }), (.team, { $0.team }), (.project, { $0.project }),
+        (.costCenter, { $0.costCenter }), (.userID, { $0.userID }), (.environment, { $0.environment }),
+        (.metadata, { $0.metadata }), (.cacheHitType, { $0.cacheHitType }), (.originalModel, { $0.originalModel }),
+        (.routedByRule, { $0.routedByRule }), (.errorCode, { $0.errorCode }), (.errorType, { $0.errorType }),
+        (.errorMessage, { $0.errorMessage }), (.sdkVersion, { $0.sdkVersion }), (.sdkLanguage, { $0.sdkLanguage }),
+        (.hostname, { $0.hostname }), (.cloudProvider, { $0.cloudProvider }), (.instanceID, { $0.instanceID }),
+        (.k8sPod, { $0.k8sPod }), (.k8sNamespace, { $0.k8sNamespace }), (.k8sNode, { $0.k8sNode }),
+    ]
+}
+
+/// Dictionary encoding of string columns.
+enum DictionaryEncoder {
+    struct Result {
+        var bytes: [UInt8]
+        /// Entry index of each row (non-optional columns only).
+        var indices: [Int]
+    }
+
+    static func encode(_ values: [String]) -> Result {
+        var dict: [String: Int] = [:]
+        var entries: [String] = []
+        var indices = [Int]()
+        indices.reserveCapacity(values.count)
+        for v in values {
+            if let i = dict[v] {
+                indices.append(i)
+            } else {
+                dict[v] = entries.count
+                indices.append(entries.count)
+                entries.append(v)
+            }
+        }
+        var w = ByteWriter(capacity: values.count + 64)
+        w.uvarint(UInt64(entries.count))
+        for e in entries { w.string(e) }
+        for i in indices { w.uvarint(UInt64(i + 1)) }
+        return Result(bytes: w.bytes, indices: indices)
+    }
+
+    static func encodeOptional(_ values: [String?]) -> [UInt8] {
+        var dict: [String: Int] = [:]
+        var entries: [String] = []
+        var codes = [Int]()
+        codes.reserveCapacity(values.count)
+        for v in values {
+            guard let v else { codes.append(0); continue }
+            if let i = dict[v] {
+                codes.append(i + 1)
+            } else {
+                dict[v] = entries.count
+                entries.append(v)
+                codes.append(entries.count)
+            }
+        }
+        var w = ByteWriter(capacity: values.count + 64)
+        w.uvarint(UInt64(entries.count))
+        for e in entries { w.string(e) }
+        for c in codes { w.uvarint(UInt64(c)) }
+        return w.bytes
+    }
+}
+
+/// Lowercase hex of 32-byte hashes, so prompt hashes take 32 bytes instead of 64.
+enum HexCodec {
+    static func decode32(_ s: String) -> [UInt8]? {
+        let u = Array(s.utf8)
+        guard u.count == 64 else { return nil }
+        var out = [UInt8](repeating: 0, count: 32)
+        for i in 0..<32 {
+            guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else { return nil }
+            out[i] = hi << 4 | lo
+        }
+        return out
+    }
+
+    @inline(__always) static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        default: return nil  // uppercase hex is stored as text so it round-trips exactly
+        }
+    }
+
+    static func encode(_ bytes: ArraySlice<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import TokentraCore
+import UsageIndex
+
+extension SegmentStore {
+    /// What a seal wrote.
+    public struct FlushResult: Sendable, Equatable {
+        public var segments: Int = 0
+        public var events: Int = 0
+        public var bytes: Int = 0
+    }
+
+    /// Seals every acknowledged event into segment files, registers them in the index (with their
+    /// dirty rollup hours and the WAL checkpoint, in one transaction) and drops the sealed WAL files.
+    @discardableResult
+    public func flush() async throws -> FlushResult {
+        while let running = flushTask {
+            _ = try? await running.value
+            // The owner clears it when it resumes; don't spin waiting for that.
+            if flushTask == running { flushTask = nil }
+        }
+        let task = Task { try await self.performFlush() }
+        flushTask = task
+        defer { if flushTask == task { flushTask = nil } }
+        return try await task.value
+    }
+
+    private func performFlush() async throws -> FlushResult {
+        let sealedSequence = wal.rotate()
+        let lastToken = nextToken - 1
+        while inflight.contains(where: { $0 <= lastToken }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let snapshot = memtable.filter { $0.token <= lastToken }.map(\.event)
+        var groups: [GroupKey: [UsageEvent]] = [:]
+        var dirty = Set<DirtyHour>()
+        for e in snapshot {
+            groups[GroupKey(orgID: e.orgID, day: UTC.dayString(e.timestampMs)), default: []].append(e)
+            dirty.insert(DirtyHour(orgID: e.orgID, hourStart: UTC.hourStart(e.timestampMs)))
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        segmentCounter += 1
+        let batchTag = "\(now)-\(segmentCounter)"
+        let records = try await Self.writeSegments(
+            groups: groups, dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
+        do {
+            _ = try index.commitSeal(segments: records, dirty: dirty, sealedThrough: sealedSequence, now: now)
+        } catch {
+            for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
+            throw error
+        }
+        memtable.removeAll { $0.token <= lastToken }
+        try wal.removeFiles(through: sealedSequence)
+        let result = FlushResult(segments: records.count, events: snapshot.count, bytes: records.reduce(0) { $0 + $1.bytes })
+        if result.events > 0 {
+            logger.info("sealed events into segments", metadata: [
+                "seal.events": "\(result.events)", "seal.segments": "\(result.segments)", "seal.bytes": "\(result.bytes)",
+            ])
+        }
+        return result
+    }
+
+    struct GroupKey: Hashable, Comparable {
+        var orgID: String
+        var day: String
+        static func < (a: GroupKey, b: GroupKey) -> Bool { (a.orgID, a.day) < (b.orgID, b.day) }
+    }
+
+    /// Directory name for an org: safe characters kept, anything else percent-encoded.
+    nonisolated static func directoryName(for org: String) -> String {
+        var out = ""
+        for b in org.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                out.append(Character(UnicodeScalar(b)))
+            default:
+                let hex = Array("0123456789ABCDEF")
+                out += "%" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 0xF)])
+            }
+        }
+        return out.isEmpty ? "%" : out
+    }
+
+    /// Sort order inside a segment: timestamp, then request id; deterministic for any input order.
+    nonisolated static func rowOrder(_ a: UsageEvent, _ b: UsageEvent) -> Bool {
+        if a.timestampMs != b.timestampMs { return a.timestampMs < b.timestampMs }
+        if a.requestID.high != b.requestID.high { return a.requestID.high < b.requestID.high }
+        return a.requestID.low < b.requestID.low
+    }
+
+    /// Encodes and writes one segment per group, two at a time, each atomically (tmp, fsync, rename, dir fsync).
+    nonisolated static func writeSegments(
+        groups: [GroupKey: [UsageEvent]], dataDirectory: String, batchTag: String, now: Int64,
+        rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
+    ) async throws -> [SegmentRecord] {
+        let keys = groups.keys.sorted()
+        var records: [SegmentRecord] = []
+        try await withThrowingTaskGroup(of: SegmentRecord.self) { group in
+            var next = 0
+            let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            func launch() {
+                let key = keys[next]
+                let events = groups[key]!
+                next += 1
+                group.addTask {
+                    let order = events.indices.sorted { rowOrder(events[$0], events[$1]) }
+                    let sorted = order.map { events[$0] }
+                    let bytes = SegmentWriter.encode(events: sorted, orgID: key.orgID, day: key.day, rates: rates)
+                    let orgDir = "segments/" + directoryName(for: key.orgID)
+                    try FileIO.makeDirectories(dataDirectory + "/" + orgDir)
+                    let relative = "\(orgDir)/\(key.day)-\(batchTag).tseg"
+                    try FileIO.writeFileAtomically(dataDirectory + "/" + relative, bytes)
+                    return SegmentRecord(
+                        orgID: key.orgID, day: key.day, file: relative, rows: sorted.count, bytes: bytes.count,
+                        minTs: sorted.first!.timestampMs, maxTs: sorted.last!.timestampMs,
+                        unpricedRows: sorted.reduce(0) { $0 + ($1.costSource == .unpriced ? 1 : 0) }, createdAt: now)
+                }
+            }
+            while next < keys.count && next < width { launch() }
+            do {
+                while let r = try await group.next() {
+                    records.append(r)
+                    if next < keys.count { launch() }
+                }
+            } catch {
+                group.cancelAll()
+                while let r = try? await group.next() { records.append(r) }
+                for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
+                throw error
+            }
+        }
+        return records.sorted { ($0.orgID, $0.day) < ($1.orgID, $1.day) }
+    }
+}

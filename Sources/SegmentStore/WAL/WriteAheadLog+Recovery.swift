@@ -1,0 +1,104 @@
+import TokentraCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What recovery found in one WAL file.
+public struct WALFileRecovery: Sendable {
+    public var sequence: UInt64
+    public var records: Int
+    public var events: [UsageEvent]
+    /// Bytes cut from a torn tail (0 when the file ended cleanly).
+    public var truncatedBytes: Int
+}
+
+extension WriteAheadLog {
+    /// Reads every record of one log file. A torn tail (a record cut short, or a bad checksum on the
+    /// last record, or zero fill after the last record) is cut off when `repair` is true. Damage
+    /// followed by valid data is not a torn tail: it throws ``SegmentError/Code-swift.struct/walCorrupt``
+    /// naming the file and offset.
+    public static func recover(directory: String, sequence: UInt64, repair: Bool) throws -> WALFileRecovery {
+        let path = path(directory: directory, sequence: sequence)
+        let bytes = try FileIO.readFile(path)
+        var result = WALFileRecovery(sequence: sequence, records: 0, events: [], truncatedBytes: 0)
+        if bytes.count < headerSize || Array(bytes[0..<headerSize]) != magic {
+            // A file cut before its header was fsync'd holds no acknowledged record.
+            if bytes.count < headerSize && magic.starts(with: bytes) || bytes.allSatisfy({ $0 == 0 }) {
+                result.truncatedBytes = bytes.count
+                if repair { try FileIO.remove(path) }
+                return result
+            }
+            throw SegmentError(.walCorrupt, "\(path): not a tokentra WAL file (bad magic)")
+        }
+        var offset = headerSize
+        var tornAt: Int?
+        while offset < bytes.count {
+            let remaining = bytes.count - offset
+            if remaining < recordHeaderSize {
+                tornAt = offset
+                break
+            }
+            var r = ByteReader(bytes, offset: offset)
+            let length = Int(try r.u32())
+            let crc = try r.u32()
+            if length == 0 && crc == 0 && bytes[(offset + 8)...].allSatisfy({ $0 == 0 }) {
+                tornAt = offset
+                break
+            }
+            let bodyStart = offset + 8
+            let bodyEnd = bodyStart + 1 + length
+            if bodyEnd > bytes.count {
+                tornAt = offset
+                break
+            }
+            let actual = CRC32C.checksum(bytes[bodyStart..<bodyEnd])
+            if actual != crc {
+                if bodyEnd == bytes.count || bytes[bodyEnd...].allSatisfy({ $0 == 0 }) {
+                    tornAt = offset
+                    break
+                }
+                throw SegmentError(
+                    .walCorrupt,
+                    "\(path): record at byte \(offset) has checksum \(hex(actual)), expected \(hex(crc)), and valid-looking data follows; refusing to drop it silently")
+            }
+            let type = bytes[bodyStart]
+            if type == typeEvents {
+                var pr = ByteReader(bytes, offset: bodyStart + 1)
+                let count = try pr.u32()
+                for _ in 0..<count {
+                    do {
+                        result.events.append(try EventRecordCodec.decode(&pr))
+                    } catch {
+                        throw SegmentError(.walCorrupt, "\(path): record at byte \(offset) passed its checksum but does not decode: \(error)")
+                    }
+                }
+            }
+            result.records += 1
+            offset = bodyEnd
+        }
+        if let tornAt {
+            result.truncatedBytes = bytes.count - tornAt
+            if repair {
+                let fd = try FileIO.open(path, O_WRONLY)
+                defer { Glibc.close(fd) }
+                if ftruncate(fd, off_t(tornAt)) != 0 { throw FileIO.errnoError("truncate", path) }
+                try FileIO.fsync(fd, path: path)
+            }
+        }
+        return result
+    }
+
+    static func hex(_ v: UInt32) -> String {
+        let s = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - s.count) + s
+    }
+
+    /// Encodes a batch of events as one WAL record payload.
+    static func payload(for events: [UsageEvent]) -> [UInt8] {
+        var w = ByteWriter(capacity: events.count * 160 + 4)
+        w.u32(UInt32(events.count))
+        for e in events { EventRecordCodec.encode(e, into: &w) }
+        return w.bytes
+    }
+}

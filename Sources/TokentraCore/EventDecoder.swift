@@ -1,0 +1,124 @@
+/// Limits and time windows applied by ``EventDecoder``.
+///
+/// | property | default | error when exceeded |
+/// |---|---|---|
+/// | ``maxStringLength`` | 256 bytes | `FIELD_TOO_LONG` |
+/// | ``maxErrorMessageLength`` | 4096 bytes | `FIELD_TOO_LONG` |
+/// | ``maxRequestIDLength`` | 128 bytes | `FIELD_TOO_LONG` |
+/// | ``maxMetadataBytes`` | 16 KiB (compact JSON) | `METADATA_TOO_LARGE` |
+/// | ``maxFutureSkewMs`` | 15 minutes | `TIMESTAMP_IN_FUTURE` |
+/// | ``maxAgeMs`` | 30 days (`nil`: no limit) | `TIMESTAMP_TOO_OLD` |
+/// | ``maxTokens`` | 10,000,000,000 per bucket | `INVALID_VALUE` |
+/// | ``maxDepth`` | 64 nesting levels (max 64) | `INVALID_JSON` |
+public struct EventDecoderConfiguration: Sendable, Hashable {
+    /// Maximum UTF-8 length of a string field other than `error_message` and `request_id`.
+    public var maxStringLength: Int = 256
+    /// Maximum UTF-8 length of `error_message`.
+    public var maxErrorMessageLength: Int = 4096
+    /// Maximum UTF-8 length of `request_id`.
+    public var maxRequestIDLength: Int = 128
+    /// Maximum size of `metadata` re-serialized as compact JSON.
+    public var maxMetadataBytes: Int = 16 * 1024
+    /// How far in the future (relative to `nowMs`) a timestamp may be.
+    public var maxFutureSkewMs: Int64 = 15 * 60 * 1000
+    /// How far in the past a timestamp may be; `nil` accepts any age (for imports of history).
+    public var maxAgeMs: Int64? = 30 * 86_400 * 1000
+    /// Maximum of each token count.
+    public var maxTokens: Int64 = 10_000_000_000
+    /// Maximum JSON nesting depth of an event (the event object is level 1); capped at 64.
+    public var maxDepth: Int = 64
+
+    public init() {}
+}
+
+/// Which organization a decoded event belongs to.
+public enum OrgPolicy: Sendable, Hashable {
+    /// Operator import: the event's `org_id` (or Token Trackr `tenant_id`) if present, else `default`.
+    case fromEvent(default: String)
+    /// HTTP ingest: always this org (the API key's). An event naming another org fails with
+    /// `ORG_MISMATCH`; an event naming this org, or none, is accepted.
+    case fixed(String)
+}
+
+/// A rejected event: the error, plus the event's `request_id` text when it could be read, so
+/// callers can report `{"index","request_id","code","message"}`.
+public struct DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var error: EventError
+    /// The `request_id` as sent, when it was a string of acceptable length.
+    public var requestID: String?
+
+    public init(error: EventError, requestID: String? = nil) {
+        self.error = error
+        self.requestID = requestID
+    }
+
+    public var code: EventErrorCode { error.code }
+    public var message: String { error.message }
+    public var description: String { error.description }
+}
+
+/// Decodes and validates one JSON event object into a ``UsageEvent``.
+///
+/// The decoder is a purpose-built single-pass scanner over the raw bytes: keys may come in any
+/// order, unknown keys are skipped (their values are still validated as JSON), numbers are kept as
+/// text until converted exactly (costs through ``Money``, never `Double`), strings may use any JSON
+/// escape, and nesting is handled iteratively. It allocates only for the `String` fields it keeps.
+/// The accepted schema, the error codes and every normalization rule are documented in
+/// `schema/event.schema.json` and `schema/price-table.md`.
+///
+/// ```swift
+/// let decoder = EventDecoder()
+/// let line = Array(#"{"request_id":"...","timestamp":"2026-11-24T19:30:00Z", ...}"#.utf8)
+/// let result = line.withUnsafeBufferPointer {
+///     decoder.decode($0, org: .fixed("org_1"), nowMs: nowMs)
+/// }
+/// switch result {
+/// case .success(let event): store(event)
+/// case .failure(let failure): report(failure.requestID, failure.error.code, failure.error.message)
+/// }
+/// ```
+public struct EventDecoder: Sendable {
+    public var configuration: EventDecoderConfiguration
+    /// Prices used when an event carries no costs.
+    public var priceTable: PriceTable
+
+    public init(configuration: EventDecoderConfiguration = .init(), priceTable: PriceTable = .default) {
+        self.configuration = configuration
+        self.priceTable = priceTable
+    }
+
+    /// Decodes one event object.
+    ///
+    /// - Parameters:
+    ///   - object: the bytes of one JSON object (surrounding whitespace allowed). The bytes are
+    ///     only read during the call.
+    ///   - org: how the event's organization is chosen (see ``OrgPolicy``).
+    ///   - nowMs: the current time in milliseconds since the epoch, for the time-window checks.
+    /// - Returns: the normalized event, or the first problem found (see ``EventErrorCode``).
+    public func decode(_ object: UnsafeBufferPointer<UInt8>, org: OrgPolicy, nowMs: Int64) -> Result<UsageEvent, DecodeFailure> {
+        guard let base = object.baseAddress, object.count > 0 else {
+            return .failure(DecodeFailure(error: EventError(.invalidJSON, "empty event")))
+        }
+        var parser = EventParser(base: base, count: object.count, configuration: configuration)
+        do {
+            try parser.parseObject()
+        } catch {
+            var syntax = error
+            if case .tooDeep = syntax.reason {  // report the limit as configured (the event object is level 1)
+                syntax.reason = .tooDeep(min(max(configuration.maxDepth, 2), 64))
+            }
+            return .failure(DecodeFailure(error: EventError(.invalidJSON, syntax.message), requestID: parser.requestIDText()))
+        }
+        return parser.finish(org: org, nowMs: nowMs, priceTable: priceTable)
+    }
+
+    /// Decodes one event object from an array of bytes (see ``decode(_:org:nowMs:)-(UnsafeBufferPointer<UInt8>,_,_)``).
+    public func decode(_ bytes: [UInt8], org: OrgPolicy, nowMs: Int64) -> Result<UsageEvent, DecodeFailure> {
+        bytes.withUnsafeBufferPointer { decode($0, org: org, nowMs: nowMs) }
+    }
+
+    /// Decodes one event object from JSON text.
+    public func decode(_ text: String, org: OrgPolicy, nowMs: Int64) -> Result<UsageEvent, DecodeFailure> {
+        decode(Array(text.utf8), org: org, nowMs: nowMs)
+    }
+}

@@ -1,0 +1,849 @@
+/// The single-pass parser behind ``EventDecoder``: reads one event object's fields into typed
+/// slots, then validates and normalizes them in ``finish(org:nowMs:priceTable:)``.
+///
+/// Error precedence: a JSON syntax error (`INVALID_JSON`) always wins, because nothing in a
+/// malformed object can be trusted. Otherwise the first field-level problem in document order is
+/// reported; parsing continues after it only to validate the JSON and to find `request_id` for
+/// the error report. Then missing required fields (in the order request_id, timestamp, provider,
+/// model), the organization, the time window and finally the costs are checked.
+struct EventParser {
+    var s: JSONScanner
+    let config: EventDecoderConfiguration
+    let table: EventKeyTable
+    var objectStart = 0
+    var objectEnd = 0
+
+    var pending: EventError?
+    var seenKeys: UInt128 = 0
+    var scratch: [UInt8] = []
+    var tokenTrackr = false
+    var sawCost = false
+
+    var requestIDToken: JSONStringToken?
+    var requestID: RequestID?
+    var timestampMs: Int64?
+    var org: String?
+    var orgKey: Int = 0
+    var orgValid = false
+    var provider: String?
+    var model: String?
+    var inputTokens: Int64?
+    var outputTokens: Int64?
+    var cachedTokens: Int64?
+    var totalTokens: Int64?
+    var inputCost: Money?
+    var outputCost: Money?
+    var cachedCost: Money?
+    var totalCost: Money?
+    var latencyMs: Int64?
+    var timeToFirstTokenMs: Int64?
+    var feature: String?
+    var team: String?
+    var project: String?
+    var costCenter: String?
+    var userID: String?
+    var environment: String?
+    var metadata: String?
+    var wasCached: Bool?
+    var cacheHitType: String?
+    var originalModel: String?
+    var routedByRule: String?
+    var isError: Bool?
+    var errorCode: String?
+    var errorType: String?
+    var errorMessage: String?
+    var promptHash: String?
+    var sdkVersion: String?
+    var sdkLanguage: String?
+    var hostname: String?
+    var cloudProvider: String?
+    var instanceID: String?
+    var k8sPod: String?
+    var k8sNamespace: String?
+    var k8sNode: String?
+
+    init(base: UnsafePointer<UInt8>, count: Int, configuration: EventDecoderConfiguration) {
+        self.config = configuration
+        self.table = EventKeyTable.shared
+        // Nested values start at level 2: the event object itself is level 1.
+        self.s = JSONScanner(base: base, end: count, maxDepth: min(max(configuration.maxDepth, 2), 64) - 1)
+    }
+
+    // MARK: Helpers
+
+    @inline(__always)
+    mutating func fail(_ code: EventErrorCode, _ message: String, field: String?) {
+        if pending == nil { pending = EventError(code, message, field: field) }
+    }
+
+    @inline(__always)
+    func keyName(_ index: Int) -> String { table.names[index] }
+
+    static func kindName(_ c: UInt8) -> String {
+        switch c {
+        case 0x22: return "string"
+        case 0x7B: return "object"
+        case 0x5B: return "array"
+        case 0x74, 0x66: return "boolean"
+        case 0x6E: return "null"
+        default: return "number"
+        }
+    }
+
+    func text(_ start: Int, _ end: Int, limit: Int = 64) -> String {
+        let n = min(end - start, limit)
+        var t = String(decoding: UnsafeBufferPointer(start: s.base + start, count: n), as: UTF8.self)
+        if end - start > limit { t += "…" }
+        return t
+    }
+
+    /// Merges a value into a slot; returns false when the slot already holds a different value.
+    @inline(__always)
+    static func merge<T: Equatable>(_ slot: inout T?, _ value: T) -> Bool {
+        if let old = slot { return old == value }
+        slot = value
+        return true
+    }
+
+    /// Skips one value with the remaining depth budget of nesting level `level` (1 = event).
+    mutating func skipValue(level: Int = 1) throws(JSONSyntaxError) {
+        if level <= 1 {
+            try s.skipValue()
+            return
+        }
+        var inner = JSONScanner(base: s.base, start: s.pos, end: s.end, maxDepth: max(s.maxDepth + 1 - level, 1))
+        try inner.skipValue()
+        s.pos = inner.pos
+        s.sawNonFinite = s.sawNonFinite || inner.sawNonFinite
+    }
+
+    /// Skips a value of the wrong type and records UNKNOWN_FIELD_TYPE.
+    mutating func wrongType(_ name: String, expected: String, level: Int = 1) throws(JSONSyntaxError) {
+        let c = s.base[s.pos]
+        fail(.unknownFieldType, "field \(name) must be \(expected), got \(Self.kindName(c))", field: name)
+        try skipValue(level: level)
+    }
+
+    /// If a NaN/Infinity literal is at the current position, consumes it, records
+    /// NON_FINITE_NUMBER for `name` and returns true.
+    @inline(__always)
+    mutating func nonFinite(_ name: String) -> Bool {
+        let c = s.base[s.pos]
+        guard c == 0x4E || c == 0x49 || (c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49) else {
+            return false
+        }
+        let start = s.pos
+        guard s.scanNonFiniteLiteral() else { return false }  // not a literal: the caller reports the syntax error
+        fail(.nonFiniteNumber, "field \(name) must be a finite number, got \(text(start, s.pos))", field: name)
+        return true
+    }
+
+    /// Calls `body` with the decoded bytes of a string token.
+    @inline(__always)
+    mutating func withBytes<R>(_ token: JSONStringToken, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if !token.hasEscapes {
+            return body(UnsafeBufferPointer(start: s.base + token.start, count: token.count))
+        }
+        scratch.removeAll(keepingCapacity: true)
+        s.decodeString(token, into: &scratch)
+        return scratch.withUnsafeBufferPointer(body)
+    }
+
+    /// The decoded string of a token, or nil (FIELD_TOO_LONG recorded) when longer than `limit` bytes.
+    /// The field is named `path` if given, else by its key index.
+    @inline(__always)
+    mutating func string(_ token: JSONStringToken, key: Int, path: String? = nil, limit: Int) -> String? {
+        if !token.hasEscapes {
+            guard token.count <= limit else {
+                let n = path ?? keyName(key)
+                fail(.fieldTooLong, "field \(n) is \(token.count) bytes long, the limit is \(limit)", field: n)
+                return nil
+            }
+            return String(decoding: UnsafeBufferPointer(start: s.base + token.start, count: token.count), as: UTF8.self)
+        }
+        scratch.removeAll(keepingCapacity: true)
+        s.decodeString(token, into: &scratch)
+        guard scratch.count <= limit else {
+            let n = path ?? keyName(key)
+            fail(.fieldTooLong, "field \(n) is \(scratch.count) bytes long, the limit is \(limit)", field: n)
+            return nil
+        }
+        return String(decoding: scratch, as: UTF8.self)
+    }
+
+    /// Reads a string-or-null value: the token, or nil for null and for a wrong type (recorded).
+    @inline(__always)
+    mutating func stringToken(_ key: Int, path: String? = nil, level: Int = 1) throws(JSONSyntaxError) -> JSONStringToken? {
+        let c = s.base[s.pos]
+        if c == 0x22 { return try s.scanString() }
+        if c == 0x6E {
+            _ = try s.scanLiteral()
+            return nil
+        }
+        let n = path ?? keyName(key)
+        if nonFinite(n) { return nil }
+        try wrongType(n, expected: "a string", level: level)
+        return nil
+    }
+
+    /// Reads an optional string field: `null` and `""` are absent.
+    @inline(__always)
+    mutating func optionalString(_ key: Int, limit: Int) throws(JSONSyntaxError) -> String? {
+        guard let token = try stringToken(key), token.count > 0 else { return nil }
+        return string(token, key: key, limit: limit)
+    }
+
+    // MARK: Object
+
+    mutating func parseObject() throws(JSONSyntaxError) {
+        s.skipWhitespace()
+        guard !s.atEnd else { throw JSONSyntaxError(.unexpectedEnd, at: s.pos) }
+        guard s.base[s.pos] == 0x7B else { throw JSONSyntaxError(.notAnObject, at: s.pos) }
+        objectStart = s.pos
+        s.pos += 1
+        s.skipWhitespace()
+        var hint = 0
+        if s.peek == 0x7D {
+            s.pos += 1
+        } else {
+            while true {
+                guard s.peek == 0x22 else { throw JSONSyntaxError(s.atEnd ? .unexpectedEnd : .expectedKey, at: s.pos) }
+                var index: Int?
+                var key = JSONStringToken(start: s.pos + 1, end: s.pos + 1, hasEscapes: false)
+                if let hit = table.matchHint(s.base + s.pos + 1, readable: s.end - s.pos - 1, hint: hint) {
+                    index = hit
+                    s.pos += table.length(hit) + 2
+                } else {
+                    key = try s.scanString()
+                    if !key.hasEscapes {
+                        index = table.lookup(s.base + key.start, count: key.count, readable: s.end - key.start)
+                    } else {
+                        scratch.removeAll(keepingCapacity: true)
+                        s.decodeString(key, into: &scratch)
+                        index = scratch.withUnsafeBufferPointer { table.lookup($0.baseAddress!, count: $0.count, readable: $0.count) }
+                    }
+                }
+                s.skipWhitespace()
+                try s.expect(0x3A, .expectedColon)
+                s.skipWhitespace()
+                guard !s.atEnd else { throw JSONSyntaxError(.unexpectedEnd, at: s.pos) }
+                if let index {
+                    hint = index + 1
+                    try parseField(index)
+                } else {
+                    try skipUnknown(key)
+                }
+                s.skipWhitespace()
+                guard !s.atEnd else { throw JSONSyntaxError(.unexpectedEnd, at: s.pos) }
+                let c = s.base[s.pos]
+                if c == 0x2C {
+                    s.pos += 1
+                    s.skipWhitespace()
+                } else if c == 0x7D {
+                    s.pos += 1
+                    break
+                } else {
+                    throw JSONSyntaxError(.expectedCommaOrEnd, at: s.pos)
+                }
+            }
+        }
+        objectEnd = s.pos
+        s.skipWhitespace()
+        guard s.atEnd else { throw JSONSyntaxError(.trailingData, at: s.pos) }
+    }
+
+    mutating func skipUnknown(_ key: JSONStringToken) throws(JSONSyntaxError) {
+        s.sawNonFinite = false
+        try s.skipValue()
+        if s.sawNonFinite {
+            let name = withBytes(key) { String(decoding: $0, as: UTF8.self) }
+            fail(.nonFiniteNumber, "field \(name) contains NaN or Infinity, which JSON does not allow", field: name)
+        }
+    }
+
+    // MARK: Fields
+
+    mutating func parseField(_ key: Int) throws(JSONSyntaxError) {
+        let bit: UInt128 = 1 << UInt128(key)
+        if seenKeys & bit != 0 {
+            fail(.invalidValue, "duplicate field \(keyName(key))", field: keyName(key))
+            return try skipUnknown(JSONStringToken(start: 0, end: 0, hasEscapes: false))
+        }
+        seenKeys |= bit
+        if table.tokenTrackr[key] { tokenTrackr = true }
+        let field = table.fields[key]
+        switch field {
+        case .requestID: try parseRequestID(key)
+        case .timestamp: try parseTimestamp(key)
+        case .org:
+            guard let token = try stringToken(key), token.count > 0 else { return }  // "" is absent
+            guard let value = string(token, key: key, limit: config.maxStringLength) else { return }
+            orgValid = withBytes(token) { OrgID.isValid(bytes: $0) }
+            if !Self.merge(&org, value) {
+                fail(.invalidValue, "field \(keyName(key)) conflicts with \(keyName(orgKey))", field: keyName(key))
+            } else {
+                orgKey = key
+            }
+        case .provider: try parseProvider(key)
+        case .model:
+            guard let token = try stringToken(key) else { return }
+            guard token.count > 0 else { return fail(.invalidValue, "field model must not be empty", field: "model") }
+            model = string(token, key: key, limit: config.maxStringLength)
+        case .inputTokens:
+            if let v = try tokens(key), !Self.merge(&inputTokens, v) { tokenConflict(key) }
+        case .outputTokens:
+            if let v = try tokens(key), !Self.merge(&outputTokens, v) { tokenConflict(key) }
+        case .cachedTokens: cachedTokens = try tokens(key)
+        case .totalTokens: totalTokens = try tokens(key)
+        case .inputCost: inputCost = try money(key)
+        case .outputCost: outputCost = try money(key)
+        case .cachedCost: cachedCost = try money(key)
+        case .totalCost: totalCost = try money(key)
+        case .latencyMs: latencyMs = try millis(key)
+        case .timeToFirstTokenMs: timeToFirstTokenMs = try millis(key)
+        case .feature: feature = try optionalString(key, limit: config.maxStringLength)
+        case .team: team = try optionalString(key, limit: config.maxStringLength)
+        case .project: project = try optionalString(key, limit: config.maxStringLength)
+        case .costCenter: costCenter = try optionalString(key, limit: config.maxStringLength)
+        case .userID: userID = try optionalString(key, limit: config.maxStringLength)
+        case .environment: environment = try optionalString(key, limit: config.maxStringLength)
+        case .metadata: try parseMetadata(key)
+        case .wasCached: wasCached = try bool(key)
+        case .cacheHitType: cacheHitType = try optionalString(key, limit: config.maxStringLength)
+        case .originalModel: originalModel = try optionalString(key, limit: config.maxStringLength)
+        case .routedByRule: routedByRule = try optionalString(key, limit: config.maxStringLength)
+        case .isError: isError = try bool(key)
+        case .errorCode: try parseErrorCode(key)
+        case .errorType: errorType = try optionalString(key, limit: config.maxStringLength)
+        case .errorMessage: errorMessage = try optionalString(key, limit: config.maxErrorMessageLength)
+        case .promptHash: promptHash = try optionalString(key, limit: config.maxStringLength)
+        case .sdkVersion: sdkVersion = try optionalString(key, limit: config.maxStringLength)
+        case .sdkLanguage: sdkLanguage = try optionalString(key, limit: config.maxStringLength)
+        case .hostname, .cloudProvider, .instanceID, .k8sPod, .k8sNamespace, .k8sNode:
+            guard let token = try stringToken(key), token.count > 0,
+                let value = string(token, key: key, limit: config.maxStringLength)
+            else { return }
+            mergeHost(field, value, name: keyName(key))
+        case .host: try parseHost(key)
+        case .events:
+            if s.base[s.pos] == 0x5B {
+                fail(
+                    .invalidValue,
+                    "field events: a batch object must start with \"events\" ({\"events\":[...]}), and an event cannot contain events",
+                    field: "events")
+            }
+            try skipUnknown(JSONStringToken(start: 0, end: 0, hasEscapes: false))
+        }
+    }
+
+    mutating func tokenConflict(_ key: Int) {
+        let pair = table.fields[key] == .inputTokens ? "input_tokens and prompt_tokens" : "output_tokens and completion_tokens"
+        fail(.invalidValue, "fields \(pair) disagree", field: keyName(key))
+    }
+
+    mutating func mergeHost(_ field: EventField, _ value: String, name: String) {
+        let ok: Bool
+        switch field {
+        case .hostname: ok = Self.merge(&hostname, value)
+        case .cloudProvider: ok = Self.merge(&cloudProvider, value)
+        case .instanceID: ok = Self.merge(&instanceID, value)
+        case .k8sPod: ok = Self.merge(&k8sPod, value)
+        case .k8sNamespace: ok = Self.merge(&k8sNamespace, value)
+        default: ok = Self.merge(&k8sNode, value)
+        }
+        if !ok { fail(.invalidValue, "field \(name) conflicts with another spelling of the same host field", field: name) }
+    }
+
+    mutating func parseRequestID(_ key: Int) throws(JSONSyntaxError) {
+        guard let token = try stringToken(key) else { return }
+        let limit = config.maxRequestIDLength
+        let parsed: RequestID?? = withBytes(token) { bytes -> RequestID?? in
+            if bytes.count > limit { return .some(nil) }
+            if bytes.count == 0 { return nil }
+            if bytes.count == 36, let uuid = RequestID.parseUUID(bytes) { return uuid }
+            let digest = SHA256.digest128(UnsafeRawBufferPointer(bytes))
+            return RequestID(high: digest.high, low: digest.low, text: String(decoding: bytes, as: UTF8.self))
+        }
+        switch parsed {
+        case .none:
+            fail(.invalidValue, "field request_id must not be empty", field: "request_id")
+        case .some(.none):
+            fail(.fieldTooLong, "field request_id is longer than \(limit) bytes", field: "request_id")
+        case .some(.some(let id)):
+            requestIDToken = token
+            requestID = id
+        }
+    }
+
+    mutating func parseTimestamp(_ key: Int) throws(JSONSyntaxError) {
+        guard let token = try stringToken(key) else { return }
+        let result = withBytes(token) { UTCTimestamp.parse($0) }
+        switch result {
+        case .success(let ms): timestampMs = ms
+        case .failure(let why):
+            fail(.invalidTimestamp, "field timestamp \"\(text(token.start, token.end))\" is invalid: \(why)", field: "timestamp")
+        }
+    }
+
+    mutating func parseProvider(_ key: Int) throws(JSONSyntaxError) {
+        guard let token = try stringToken(key) else { return }
+        if token.count > config.maxStringLength {
+            return fail(.fieldTooLong, "field provider is \(token.count) bytes long, the limit is \(config.maxStringLength)", field: "provider")
+        }
+        if let name = withBytes(token, { ProviderName.normalize(bytes: $0) }) {
+            provider = name
+        } else if token.count == 0 {
+            fail(.invalidValue, "field provider must not be empty", field: "provider")
+        } else {
+            fail(
+                .invalidValue,
+                "field provider must be a slug of letters, digits, '_', '.' or '-' (at most 64), got \"\(text(token.start, token.end))\"",
+                field: "provider")
+        }
+    }
+
+    mutating func parseErrorCode(_ key: Int) throws(JSONSyntaxError) {
+        let c = s.base[s.pos]
+        if c == 0x2D || (c >= 0x30 && c <= 0x39) {  // HTTP status sent as a number: keep its text
+            let n = try s.scanNumber()
+            errorCode = text(n.start, n.end, limit: config.maxStringLength)
+            return
+        }
+        errorCode = try optionalString(key, limit: config.maxStringLength)
+    }
+
+    /// A token count: a non-negative integer (`12.0` is accepted as 12), or nil for null.
+    mutating func tokens(_ key: Int) throws(JSONSyntaxError) -> Int64? {
+        let c = s.base[s.pos]
+        guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
+            if c == 0x6E {
+                _ = try s.scanLiteral()
+                return nil
+            }
+            if nonFinite(keyName(key)) { return nil }
+            try wrongType(keyName(key), expected: "an integer")
+            return nil
+        }
+        if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
+            _ = nonFinite(keyName(key))
+            return nil
+        }
+        let n = try s.scanNumber()
+        if n.overflowsDouble {
+            fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        let magnitude = JSONScanner.integerMagnitude(n)
+        if n.negative && magnitude != .value(0) {
+            fail(.negativeTokens, "field \(keyName(key)) must not be negative, got \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        switch magnitude {
+        case .value(let v):
+            guard v <= config.maxTokens else {
+                fail(.invalidValue, "field \(keyName(key)) is \(v), more than the maximum \(config.maxTokens)", field: keyName(key))
+                return nil
+            }
+            return v
+        case .fractional:
+            fail(.invalidValue, "field \(keyName(key)) must be an integer, got \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        case .overflow:
+            fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+    }
+
+    /// A duration in ms: a non-negative number rounded half-up to an integer, or nil for null.
+    mutating func millis(_ key: Int) throws(JSONSyntaxError) -> Int64? {
+        let c = s.base[s.pos]
+        guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
+            if c == 0x6E {
+                _ = try s.scanLiteral()
+                return nil
+            }
+            if nonFinite(keyName(key)) { return nil }
+            try wrongType(keyName(key), expected: "a number")
+            return nil
+        }
+        if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
+            _ = nonFinite(keyName(key))
+            return nil
+        }
+        let n = try s.scanNumber()
+        guard !n.overflowsDouble, let v = JSONScanner.roundedMagnitude(n) else {
+            fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        if n.negative && (n.mantissa != 0 || n.droppedNonZero) {
+            fail(.negativeValue, "field \(keyName(key)) must not be negative, got \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        return v
+    }
+
+    private static let powersOf10: [Int64] = {
+        var p: [Int64] = [1]
+        for _ in 1...18 { p.append(p.last! * 10) }
+        return p
+    }()
+
+    /// A cost in USD: an exact decimal with at most 10 places, non-negative, or nil for null.
+    mutating func money(_ key: Int) throws(JSONSyntaxError) -> Money? {
+        let c = s.base[s.pos]
+        guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
+            if c == 0x6E {
+                _ = try s.scanLiteral()
+                return nil
+            }
+            sawCost = true
+            if nonFinite(keyName(key)) { return nil }
+            try wrongType(keyName(key), expected: "a number")
+            return nil
+        }
+        sawCost = true
+        if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
+            _ = nonFinite(keyName(key))
+            return nil
+        }
+        let n = try s.scanNumber()
+        if n.overflowsDouble {
+            fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        if n.negative && (n.mantissa != 0 || n.droppedNonZero) {
+            fail(.invalidCost, "field \(keyName(key)) must not be negative, got \(text(n.start, n.end))", field: keyName(key))
+            return nil
+        }
+        if n.mantissa == 0 && !n.droppedNonZero { return .zero }
+        // Fast path: the value is exactly mantissa × 10^scale.
+        if !n.droppedNonZero {
+            let shift = n.scale + Money.decimalPlaces
+            if shift >= 0 {
+                if shift <= 18 {
+                    let (r, o) = n.mantissa.multipliedReportingOverflow(by: UInt64(Self.powersOf10[shift]))
+                    if !o && r <= UInt64(Int64.max) { return Money(units: Int64(r)) }
+                }
+            } else if shift >= -18 {
+                let p = UInt64(Self.powersOf10[-shift])
+                if n.mantissa % p == 0 && n.mantissa / p <= UInt64(Int64.max) { return Money(units: Int64(n.mantissa / p)) }
+            }
+        }
+        // Slow path: exact classification of the error (or of exotic spellings).
+        do {
+            return try Money.parse(UnsafeBufferPointer(start: s.base + n.start, count: n.end - n.start))
+        } catch .tooPrecise {
+            fail(
+                .invalidCost, "field \(keyName(key)) has more than 10 decimal places: \(text(n.start, n.end))",
+                field: keyName(key))
+        } catch {
+            fail(.invalidCost, "field \(keyName(key)) is out of range: \(text(n.start, n.end))", field: keyName(key))
+        }
+        return nil
+    }
+
+    mutating func bool(_ key: Int) throws(JSONSyntaxError) -> Bool? {
+        let c = s.base[s.pos]
+        if c == 0x74 || c == 0x66 || c == 0x6E {
+            let first = try s.scanLiteral()
+            return first == 0x6E ? nil : first == 0x74
+        }
+        if nonFinite(keyName(key)) { return nil }
+        try wrongType(keyName(key), expected: "a boolean")
+        return nil
+    }
+
+    mutating func parseMetadata(_ key: Int) throws(JSONSyntaxError) {
+        let c = s.base[s.pos]
+        guard c == 0x7B else {
+            if c == 0x6E {
+                _ = try s.scanLiteral()
+                return
+            }
+            if nonFinite("metadata") { return }
+            return try wrongType("metadata", expected: "an object")
+        }
+        let start = s.pos
+        s.sawInnerWhitespace = false
+        s.sawNonFinite = false
+        try s.skipValue()
+        let end = s.pos
+        if s.sawNonFinite {
+            return fail(.nonFiniteNumber, "field metadata contains NaN or Infinity, which JSON does not allow", field: "metadata")
+        }
+        let raw = UnsafeBufferPointer(start: s.base + start, count: end - start)
+        let limit = config.maxMetadataBytes
+        if !s.sawInnerWhitespace {
+            if raw.count == 2 { return }  // {}
+            guard raw.count <= limit else {
+                return fail(.metadataTooLarge, "field metadata is \(raw.count) bytes, the limit is \(limit)", field: "metadata")
+            }
+            metadata = String(decoding: raw, as: UTF8.self)
+            return
+        }
+        if raw.count > limit {
+            let compact = Self.compactCount(raw)
+            if compact > limit {
+                return fail(.metadataTooLarge, "field metadata is \(compact) bytes, the limit is \(limit)", field: "metadata")
+            }
+        }
+        scratch.removeAll(keepingCapacity: true)
+        JSONScanner.appendCompact(raw, to: &scratch)
+        if scratch.count == 2 { return }
+        metadata = String(decoding: scratch, as: UTF8.self)
+    }
+
+    static func compactCount(_ raw: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = 0
+        var inString = false
+        var i = 0
+        while i < raw.count {
+            let c = raw[i]
+            if inString {
+                count += 1
+                if c == 0x5C {
+                    count += 1
+                    i += 2
+                    continue
+                }
+                if c == 0x22 { inString = false }
+            } else if c == 0x22 {
+                inString = true
+                count += 1
+            } else if !JSONScanner.isWhitespace(c) {
+                count += 1
+            }
+            i += 1
+        }
+        return count
+    }
+
+    /// A nested host object: `{"hostname":…, "cloud_provider":…, "instance_id":…, "k8s":{"pod":…}}`.
+    mutating func parseHost(_ key: Int) throws(JSONSyntaxError) {
+        let name = keyName(key)
+        let c = s.base[s.pos]
+        guard c == 0x7B else {
+            if c == 0x6E {
+                _ = try s.scanLiteral()
+                return
+            }
+            if nonFinite(name) { return }
+            return try wrongType(name, expected: "an object")
+        }
+        try parseHostObject(prefix: name, keys: hostObjectKeys, level: 2)
+    }
+
+    mutating func parseHostObject(prefix: String, keys: [String: EventField], level: Int) throws(JSONSyntaxError) {
+        guard level <= s.maxDepth + 1 else { throw JSONSyntaxError(.tooDeep(s.maxDepth + 1), at: s.pos) }
+        s.pos += 1  // {
+        s.skipWhitespace()
+        if s.peek == 0x7D {
+            s.pos += 1
+            return
+        }
+        while true {
+            guard s.peek == 0x22 else { throw JSONSyntaxError(s.atEnd ? .unexpectedEnd : .expectedKey, at: s.pos) }
+            let keyToken = try s.scanString()
+            let key = withBytes(keyToken) { String(decoding: $0, as: UTF8.self) }
+            s.skipWhitespace()
+            try s.expect(0x3A, .expectedColon)
+            s.skipWhitespace()
+            guard !s.atEnd else { throw JSONSyntaxError(.unexpectedEnd, at: s.pos) }
+            let path = prefix + "." + key
+            if let field = keys[key] {
+                if let token = try stringToken(0, path: path, level: level), token.count > 0,
+                    let value = string(token, key: 0, path: path, limit: config.maxStringLength)
+                {
+                    mergeHost(field, value, name: path)
+                }
+            } else if (key == "k8s" || key == "kubernetes") && s.base[s.pos] == 0x7B && level == 2 {
+                try parseHostObject(prefix: path, keys: kubernetesObjectKeys, level: level + 1)
+            } else {
+                s.sawNonFinite = false
+                try skipValue(level: level)
+                if s.sawNonFinite {
+                    fail(.nonFiniteNumber, "field \(path) contains NaN or Infinity, which JSON does not allow", field: path)
+                }
+            }
+            s.skipWhitespace()
+            guard !s.atEnd else { throw JSONSyntaxError(.unexpectedEnd, at: s.pos) }
+            let d = s.base[s.pos]
+            if d == 0x2C {
+                s.pos += 1
+                s.skipWhitespace()
+            } else if d == 0x7D {
+                s.pos += 1
+                return
+            } else {
+                throw JSONSyntaxError(.expectedCommaOrEnd, at: s.pos)
+            }
+        }
+    }
+
+    // MARK: Finish
+
+    /// The request_id text for an error report, when it was read.
+    func requestIDText() -> String? {
+        guard let token = requestIDToken else { return nil }
+        if !token.hasEscapes {
+            return String(decoding: UnsafeBufferPointer(start: s.base + token.start, count: token.count), as: UTF8.self)
+        }
+        var bytes: [UInt8] = []
+        s.decodeString(token, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    mutating func finish(org policy: OrgPolicy, nowMs: Int64, priceTable: PriceTable) -> Result<UsageEvent, DecodeFailure> {
+        func failure(_ code: EventErrorCode, _ message: String, field: String?) -> Result<UsageEvent, DecodeFailure> {
+            .failure(DecodeFailure(error: EventError(code, message, field: field), requestID: requestIDText()))
+        }
+        if let pending { return .failure(DecodeFailure(error: pending, requestID: requestIDText())) }
+        let derive = requestID == nil && tokenTrackr && !seenKey(named: "request_id")
+        if requestID == nil && !derive {
+            return failure(.missingField, "missing required field request_id", field: "request_id")
+        }
+        guard let timestampMs else { return failure(.missingField, "missing required field timestamp", field: "timestamp") }
+        guard let provider else { return failure(.missingField, "missing required field provider", field: "provider") }
+        guard let model else { return failure(.missingField, "missing required field model", field: "model") }
+
+        let orgID: String
+        switch policy {
+        case .fixed(let keyOrg):
+            if let org, org != keyOrg {
+                return failure(
+                    .orgMismatch, "field \(keyName(orgKey)) \"\(org)\" does not match the organization of the API key",
+                    field: keyName(orgKey))
+            }
+            orgID = keyOrg
+        case .fromEvent(let defaultOrg):
+            if let org {
+                guard orgValid else {
+                    return failure(
+                        .invalidValue,
+                        "field \(keyName(orgKey)) must be 1 to 64 characters of letters, digits, '_', '.', ':' or '-', starting with a letter or digit",
+                        field: keyName(orgKey))
+                }
+                orgID = org
+            } else {
+                orgID = defaultOrg
+            }
+        }
+        let id = requestID ?? derivedRequestID(org: orgID)
+        let reportID = { [self] in requestIDText() ?? id.description }  // only built for a failure
+
+        let (latest, o1) = nowMs.addingReportingOverflow(config.maxFutureSkewMs)
+        if !o1 && timestampMs > latest {
+            return .failure(
+                DecodeFailure(
+                    error: EventError(
+                        .timestampInFuture,
+                        "timestamp \(formatTimestamp(timestampMs)) is more than \(config.maxFutureSkewMs / 1000) s ahead of the server clock (\(formatTimestamp(nowMs)))",
+                        field: "timestamp"),
+                    requestID: reportID()))
+        }
+        if let maxAge = config.maxAgeMs {
+            let (earliest, o2) = nowMs.subtractingReportingOverflow(maxAge)
+            if !o2 && timestampMs < earliest {
+                return .failure(
+                    DecodeFailure(
+                        error: EventError(
+                            .timestampTooOld,
+                            "timestamp \(formatTimestamp(timestampMs)) is older than the maximum age of \(maxAge / 1000) s (earliest accepted \(formatTimestamp(earliest)))",
+                            field: "timestamp"),
+                        requestID: reportID()))
+            }
+        }
+
+        let input = inputTokens ?? 0
+        let output = outputTokens ?? 0
+        let cached = cachedTokens ?? 0
+        let isCacheHit = wasCached ?? false
+        var costs: (input: Money, output: Money, cached: Money, total: Money) = (.zero, .zero, .zero, .zero)
+        let costSource: CostSource
+        if sawCost {
+            costs.input = inputCost ?? .zero
+            costs.output = outputCost ?? .zero
+            costs.cached = cachedCost ?? .zero
+            if let totalCost {
+                costs.total = totalCost
+            } else {
+                guard let sum = costs.input.adding(costs.output)?.adding(costs.cached) else {
+                    return .failure(
+                        DecodeFailure(
+                            error: EventError(.invalidCost, "the sum of the costs is out of range", field: "total_cost"),
+                            requestID: reportID()))
+                }
+                costs.total = sum
+            }
+            costSource = .client
+        } else if let price = priceTable.price(provider: provider, model: model, timestampMs: timestampMs) {
+            costSource = .priceTable(version: priceTable.version)
+            if !isCacheHit {  // a gateway cache hit did not call the provider: it costs nothing
+                guard let parts = price.costs(input: input, output: output, cached: cached),
+                    let sum = parts.input.adding(parts.output)?.adding(parts.cached)
+                else {
+                    return .failure(
+                        DecodeFailure(
+                            error: EventError(.invalidCost, "the computed cost is out of range", field: "total_cost"),
+                            requestID: reportID()))
+                }
+                costs = (parts.input, parts.output, parts.cached, sum)
+            }
+        } else {
+            costSource = .unpriced
+        }
+        // Built by a call so the event is moved into the result, not copied.
+        return makeEvent(
+                orgID: orgID, requestID: id, timestampMs: timestampMs, tokens: (input, output, cached), costs: costs,
+                costSource: costSource)
+    }
+
+    /// Moves the parsed fields (`take()`, no retain/release pair per string) into a ``UsageEvent``.
+    mutating func makeEvent(
+        orgID: String, requestID: RequestID, timestampMs: Int64, tokens: (Int64, Int64, Int64),
+        costs: (input: Money, output: Money, cached: Money, total: Money), costSource: CostSource
+    ) -> Result<UsageEvent, DecodeFailure> {
+        .success(UsageEvent(
+            orgID: orgID, requestID: requestID, timestampMs: timestampMs, provider: provider.take()!, model: model.take()!,
+            inputTokens: tokens.0, outputTokens: tokens.1, cachedTokens: tokens.2,
+            totalTokens: totalTokens ?? (tokens.0 + tokens.1 + tokens.2),
+            inputCost: costs.input, outputCost: costs.output, cachedCost: costs.cached, totalCost: costs.total,
+            costSource: costSource, latencyMs: latencyMs ?? 0, timeToFirstTokenMs: timeToFirstTokenMs,
+            feature: feature.take(), team: team.take(), project: project.take(), costCenter: costCenter.take(),
+            userID: userID.take(), environment: environment.take(), metadata: metadata.take(),
+            wasCached: wasCached ?? false, cacheHitType: cacheHitType.take(), originalModel: originalModel.take(),
+            routedByRule: routedByRule.take(), isError: isError ?? false, errorCode: errorCode.take(),
+            errorType: errorType.take(), errorMessage: errorMessage.take(), promptHash: promptHash.take(),
+            sdkVersion: sdkVersion.take(), sdkLanguage: sdkLanguage.take(), hostname: hostname.take(),
+            cloudProvider: cloudProvider.take(), instanceID: instanceID.take(), k8sPod: k8sPod.take(),
+            k8sNamespace: k8sNamespace.take(), k8sNode: k8sNode.take()))
+    }
+
+    func seenKey(named name: String) -> Bool {
+        guard let index = table.names.firstIndex(of: name) else { return false }
+        return seenKeys & (1 << UInt128(index)) != 0
+    }
+
+    /// The id of a Token Trackr event sent without `request_id`: SHA-256 over a domain tag, the
+    /// org, and the event object re-serialized compactly (whitespace outside strings removed), so
+    /// the same event retried (even re-indented, e.g. from a fallback file) gets the same id.
+    /// Text form: `tt-` + the 32 hex digits of the 16-byte key.
+    mutating func derivedRequestID(org: String) -> RequestID {
+        var hasher = SHA256()
+        hasher.update("tokentra:derived-request-id:v1\u{0}".utf8)
+        hasher.update(org.utf8)
+        hasher.update([0])
+        scratch.removeAll(keepingCapacity: true)
+        JSONScanner.appendCompact(UnsafeBufferPointer(start: s.base + objectStart, count: objectEnd - objectStart), to: &scratch)
+        scratch.withUnsafeBytes { hasher.update($0) }
+        let w = hasher.finalizeWords()
+        let high = UInt64(w.0) << 32 | UInt64(w.1)
+        let low = UInt64(w.2) << 32 | UInt64(w.3)
+        let hex = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = Array("tt-".utf8)
+        for word in [high, low] {
+            for k in stride(from: 60, through: 0, by: -4) { text.append(hex[Int((word >> UInt64(k)) & 0xF)]) }
+        }
+        return RequestID(high: high, low: low, text: String(decoding: text, as: UTF8.self))
+    }
+}

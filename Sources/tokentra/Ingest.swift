@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import SegmentStore
+import TokentraCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bulk-load events from NDJSON, {\"events\":[...]} lines, JSON arrays or Token Trackr fallback files.",
+        discussion: """
+            Durable when it returns: every event reported as processed is fsync'd. Exit 0 when nothing \
+            failed, 3 when some events were rejected, 2 on usage or I/O errors.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Org for events without org_id/tenant_id.") var org: String = "default"
+    @Option(help: "Reference time for TIMESTAMP_IN_FUTURE / TIMESTAMP_TOO_OLD (ISO-8601; default: now).") var now: String?
+    @Option(help: "Reject events older than this many days before --now (0 disables).") var maxAgeDays: Int = 30
+    @Option(help: "At most this many errors are listed (all are counted).") var maxErrors: Int = 100
+    @Argument(help: "Files to read, or - for stdin.") var files: [String]
+
+    struct Failure {
+        var line: Int
+        var index: Int
+        var requestID: String?
+        var error: EventError
+    }
+
+    struct ChunkResult {
+        var events: [UsageEvent] = []
+        var failures: [Failure] = []
+        var lines = 0
+    }
+
+    func run() async throws {
+        guard OrgID.isValid(org) else { throw ValidationError("--org '\(org)' is not a valid org id") }
+        let nowMs = try now.map { try parseTimeOption($0, name: "--now") } ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let dir = global.resolvedDataDir
+        let prices = try loadPriceTable(dataDir: dir)
+        var decoderConfig = EventDecoderConfiguration()
+        decoderConfig.maxAgeMs = maxAgeDays > 0 ? Int64(maxAgeDays) * 86_400_000 : nil
+        let decoder = EventDecoder(configuration: decoderConfig, priceTable: prices)
+        // Open every input before touching the store, so a typo fails fast.
+        var inputs: [(String, Int32)] = []
+        for file in files {
+            if file == "-" { inputs.append(("-", 0)); continue }
+            let fd = Glibc.open(file, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw ToolError("cannot open \(file): \(String(cString: strerror(errno)))") }
+            inputs.append((file, fd))
+        }
+        let store = try await SegmentStore.open(configuration: storeConfiguration(dataDir: dir, prices: prices),
+                                                logger: makeLogger("tokentra"))
+        let progress = isatty(2) != 0
+        let started = Date()
+        var processed = 0, duplicates = 0, failed = 0, lines = 0
+        var failures: [Failure] = []
+        var errorsByCode: [String: Int] = [:]
+        do {
+            for (name, fd) in inputs {
+                defer { if fd > 0 { Glibc.close(fd) } }
+                let reader = ChunkReader(fd: fd, name: name)
+                let org = self.org
+                try await reader.forEachChunk { chunk, firstLine, format in
+                    let result = await Self.decodeParallel(chunk, firstLine: firstLine, format: format,
+                                                           decoder: decoder, org: org, nowMs: nowMs)
+                    let stored = try await store.ingest(result.events)
+                    processed += stored.stored
+                    duplicates += stored.duplicateIndices.count
+                    failed += result.failures.count
+                    lines += result.lines
+                    for f in result.failures {
+                        errorsByCode[f.error.code.rawValue, default: 0] += 1
+                        if failures.count < maxErrors { failures.append(f) }
+                    }
+                    if progress {
+                        let rate = Double(processed + duplicates + failed) / max(0.001, Date().timeIntervalSince(started))
+                        FileHandle.standardError.write(Data("\r\(name): \(lines) lines, \(processed) stored, \(duplicates) duplicates, \(failed) failed, \(Int(rate)) events/s   ".utf8))
+                    }
+                }
+            }
+            try await store.flush()
+        } catch {
+            await store.close()
+            if progress { FileHandle.standardError.write(Data("\n".utf8)) }
+            throw error
+        }
+        await store.close()
+        if progress { FileHandle.standardError.write(Data("\n".utf8)) }
+        let seconds = Date().timeIntervalSince(started)
+        let errorsJSON = failures.map { f in
+            "{\"line\":\(f.line),\"index\":\(f.index),\"request_id\":\(f.requestID.map(jsonString) ?? "null"),\"code\":\(jsonString(f.error.code.rawValue)),\"message\":\(jsonString(f.error.message))}"
+        }
+        let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
+        if format == "json" {
+            let codes = errorsByCode.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }
+            print("{\"processed\":\(processed),\"duplicates\":\(duplicates),\"failed\":\(failed),\"errors\":[\(errorsJSON.joined(separator: ","))],\"errors_listed\":\(failures.count),\"errors_by_code\":{\(codes.joined(separator: ","))},\"seconds\":\(String(format: "%.3f", seconds))}")
+        } else {
+            print("processed   \(processed)\nduplicates  \(duplicates)\nfailed      \(failed)\nseconds     \(String(format: "%.3f", seconds))")
+            for f in failures {
+                print("line \(f.line) [\(f.index)] \(f.requestID ?? "-"): \(f.error.code) \(f.error.message)")
+            }
+        }
+        if failed > 0 { throw ExitCodes.rejected }
+    }
+
+    /// Decodes a chunk on every core: NDJSON chunks are split at line boundaries.
+    static func decodeParallel(
+        _ chunk: [UInt8], firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String, nowMs: Int64
+    ) async -> ChunkResult {
+        let parts = format == .ndjson ? splitAtLines(chunk, parts: ProcessInfo.processInfo.activeProcessorCount) : [0..<chunk.count]
+        // Line number of each part's start.
+        var firstLines: [Int] = []
+        var line = firstLine
+        for p in parts {
+            firstLines.append(line)
+            line += chunk[p].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        }
+        let totalLines = line - firstLine + (chunk.last == 0x0A || chunk.isEmpty ? 0 : 1)
+        let starts = firstLines
+        var results = [ChunkResult](repeating: ChunkResult(), count: parts.count)
+        await withTaskGroup(of: (Int, ChunkResult).self) { group in
+            for (i, range) in parts.enumerated() {
+                group.addTask {
+                    (i, decode(chunk, range: range, firstLine: starts[i], format: format, decoder: decoder, org: org, nowMs: nowMs))
+                }
+            }
+            for await (i, r) in group { results[i] = r }
+        }
+        var merged = ChunkResult()
+        for r in results {
+            merged.events.append(contentsOf: r.events)
+            merged.failures.append(contentsOf: r.failures)
+        }
+        merged.lines = totalLines
+        return merged
+    }
+
+    static func decode(
+        _ chunk: [UInt8], range: Range<Int>, firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String,
+        nowMs: Int64
+    ) -> ChunkResult {
+        var result = ChunkResult()
+        chunk.withUnsafeBufferPointer { all in
+            let buffer = UnsafeBufferPointer(rebasing: all[range])
+            let policy = OrgPolicy.fromEvent(default: org)
+            for item in EventInput(buffer, format: format, firstLine: firstLine) {
+                switch item.kind {
+                case .object(let bytes):
+                    switch decoder.decode(bytes, org: policy, nowMs: nowMs) {
+                    case .success(let e): result.events.append(e)
+                    case .failure(let f):
+                        result.failures.append(Failure(line: item.line, index: item.index, requestID: f.requestID, error: f.error))
+                    }
+                case .malformed(let error):
+                    result.failures.append(Failure(line: item.line, index: item.index, requestID: nil, error: error))
+                }
+            }
+        }
+        return result
+    }
+
+    static func splitAtLines(_ chunk: [UInt8], parts: Int) -> [Range<Int>] {
+        guard parts > 1, chunk.count > 1 << 16 else { return [0..<chunk.count] }
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for p in 1..<parts {
+            var cut = chunk.count * p / parts
+            while cut < chunk.count && chunk[cut - 1] != 0x0A { cut += 1 }
+            if cut > start && cut < chunk.count {
+                ranges.append(start..<cut)
+                start = cut
+            }
+        }
+        ranges.append(start..<chunk.count)
+        return ranges
+    }
+}
+
+/// Reads a file in large chunks that end at a line boundary (NDJSON), or whole (documents).
+struct ChunkReader {
+    let fd: Int32
+    let name: String
+    static let chunkSize = 32 << 20
+
+    func readAll() throws -> [UInt8] {
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ToolError("cannot read \(name): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: buffer[0..<n])
+        }
+    }
+
+    func readUpTo(_ count: Int, into out: inout [UInt8]) throws -> Bool {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        var filled = 0
+        while filled < count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + start + filled, count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ToolError("cannot read \(name): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        out.removeLast(count - filled)
+        return filled > 0
+    }
+
+    func forEachChunk(_ body: ([UInt8], Int, EventInputFormat) async throws -> Void) async throws {
+        var pending = [UInt8]()
+        var more = try readUpTo(Self.chunkSize, into: &pending)
+        let format = pending.withUnsafeBufferPointer { EventInput.detectFormat($0) }
+        if format == .document {
+            if more { pending.append(contentsOf: try readAll()) }
+            try await body(pending, 1, .document)
+            return
+        }
+        var line = 1
+        while true {
+            if more && pending.count < Self.chunkSize { more = try readUpTo(Self.chunkSize - pending.count, into: &pending) }
+            if pending.isEmpty { return }
+            var cut = pending.count
+            if more {
+                guard let lastNewline = pending.lastIndex(of: 0x0A) else {
+                    // One line longer than a chunk: keep reading until it ends.
+                    more = try readUpTo(Self.chunkSize, into: &pending)
+                    continue
+                }
+                cut = lastNewline + 1
+            }
+            let chunk = Array(pending[0..<cut])
+            pending.removeFirst(cut)
+            try await body(chunk, line, .ndjson)
+            line += chunk.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            if !more && pending.isEmpty { return }
+        }
+    }
+}

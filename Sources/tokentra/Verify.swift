@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import SegmentStore
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every segment's checksums and rows, and the index against the files.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
+        let store = try await openStore(global)
+        let report = try await store.verify()
+        await store.close()
+        let total = report.events + report.unsealedEvents
+        let perEvent = total > 0 ? Double(report.bytes) / Double(total) : 0
+        if format == "json" {
+            let problems = report.problems.map { "{\"file\":\(jsonString($0.file)),\"message\":\(jsonString($0.message))}" }
+            print("{\"ok\":\(report.ok),\"segments\":\(report.segments),\"events\":\(report.events),\"unsealed_events\":\(report.unsealedEvents),\"bytes\":\(report.bytes),\"segment_bytes\":\(report.segmentBytes),\"bytes_per_event\":\(String(format: "%.2f", perEvent)),\"problems\":[\(problems.joined(separator: ","))]}")
+        } else {
+            print("ok               \(report.ok)")
+            print("segments         \(report.segments)")
+            print("events           \(report.events) (+\(report.unsealedEvents) unsealed)")
+            print("bytes            \(report.bytes)")
+            print("bytes per event  \(String(format: "%.2f", perEvent))")
+            for p in report.problems { print("PROBLEM  \(p.file): \(p.message)") }
+        }
+        if !report.ok { throw ExitCodes.rejected }
+    }
+}
