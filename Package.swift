@@ -23,6 +23,7 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
+        .target(name: "CSystemShims"),
         .target(name: "TokentraCore", swiftSettings: swiftSettings),
         .target(name: "TDigest", swiftSettings: swiftSettings),
         .target(
@@ -33,7 +34,7 @@ let package = Package(
         .target(
             name: "SegmentStore",
             dependencies: [
-                "TokentraCore", "UsageIndex", "CZstd",
+                "TokentraCore", "UsageIndex", "CZstd", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

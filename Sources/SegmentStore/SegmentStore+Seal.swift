@@ -9,6 +9,14 @@ extension SegmentStore {
         public var segments: Int = 0
         public var events: Int = 0
         public var bytes: Int = 0
+        /// Existing segments merged into the new ones (and deleted).
+        public var mergedSegments: Int = 0
+    }
+
+    /// The new events of one (org, day) and the existing segments to merge with them.
+    struct SealPlan: Sendable {
+        var events: [UsageEvent]
+        var merge: [SegmentRecord] = []
     }
 
     /// Seals every acknowledged event into segment files, registers them in the index (with their
@@ -42,17 +50,34 @@ extension SegmentStore {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         segmentCounter += 1
         let batchTag = "\(now)-\(segmentCounter)"
+        // Small segments of the same (org, day) are merged into the new one, so a day that is
+        // sealed many times (late data, frequent seals) stays one file.
+        var plans: [GroupKey: SealPlan] = [:]
+        for (key, events) in groups {
+            let existing = try index.segments(orgID: key.orgID, fromDay: key.day, toDay: key.day)
+            var plan = SealPlan(events: events)
+            var rows = events.count
+            for s in existing.sorted(by: { $0.rows < $1.rows }) where rows + s.rows <= configuration.maxMergedSegmentRows {
+                plan.merge.append(s)
+                rows += s.rows
+            }
+            plans[key] = plan
+        }
         let records = try await Self.writeSegments(
-            groups: groups, dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
+            plans: plans, dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
+        let replaced = plans.values.flatMap(\.merge)
         do {
-            _ = try index.commitSeal(segments: records, dirty: dirty, sealedThrough: sealedSequence, now: now)
+            _ = try index.commitSeal(segments: records, replacing: replaced.compactMap(\.id), dirty: dirty,
+                                     sealedThrough: sealedSequence, now: now)
         } catch {
             for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
             throw error
         }
+        for r in replaced { try? FileIO.remove(dataDirectory + "/" + r.file) }
         memtable.removeAll { $0.token <= lastToken }
         try wal.removeFiles(through: sealedSequence)
-        let result = FlushResult(segments: records.count, events: snapshot.count, bytes: records.reduce(0) { $0 + $1.bytes })
+        let result = FlushResult(segments: records.count, events: snapshot.count, bytes: records.reduce(0) { $0 + $1.bytes },
+                                 mergedSegments: replaced.count)
         if result.events > 0 {
             logger.info("sealed events into segments", metadata: [
                 "seal.events": "\(result.events)", "seal.segments": "\(result.segments)", "seal.bytes": "\(result.bytes)",
@@ -90,46 +115,67 @@ extension SegmentStore {
         return a.requestID.low < b.requestID.low
     }
 
-    /// Encodes and writes one segment per group, two at a time, each atomically (tmp, fsync, rename, dir fsync).
+    /// Encodes one segment per plan (merging the plan's existing segments), on every core, writes
+    /// them as `.tmp` files, makes them durable with one `syncfs`, renames them into place and syncs
+    /// the directories. Returns the records to register.
     nonisolated static func writeSegments(
-        groups: [GroupKey: [UsageEvent]], dataDirectory: String, batchTag: String, now: Int64,
+        plans: [GroupKey: SealPlan], dataDirectory: String, batchTag: String, now: Int64,
         rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
     ) async throws -> [SegmentRecord] {
-        let keys = groups.keys.sorted()
+        let keys = plans.keys.sorted()
         var records: [SegmentRecord] = []
-        try await withThrowingTaskGroup(of: SegmentRecord.self) { group in
-            var next = 0
-            let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
-            func launch() {
-                let key = keys[next]
-                let events = groups[key]!
-                next += 1
-                group.addTask {
-                    let order = events.indices.sorted { rowOrder(events[$0], events[$1]) }
-                    let sorted = order.map { events[$0] }
-                    let bytes = SegmentWriter.encode(events: sorted, orgID: key.orgID, day: key.day, rates: rates)
-                    let orgDir = "segments/" + directoryName(for: key.orgID)
-                    try FileIO.makeDirectories(dataDirectory + "/" + orgDir)
-                    let relative = "\(orgDir)/\(key.day)-\(batchTag).tseg"
-                    try FileIO.writeFileAtomically(dataDirectory + "/" + relative, bytes)
-                    return SegmentRecord(
-                        orgID: key.orgID, day: key.day, file: relative, rows: sorted.count, bytes: bytes.count,
-                        minTs: sorted.first!.timestampMs, maxTs: sorted.last!.timestampMs,
-                        unpricedRows: sorted.reduce(0) { $0 + ($1.costSource == .unpriced ? 1 : 0) }, createdAt: now)
+        var written: [String] = []
+        do {
+            try await withThrowingTaskGroup(of: SegmentRecord.self) { group in
+                var next = 0
+                let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+                func launch() {
+                    let key = keys[next]
+                    let plan = plans[key]!
+                    next += 1
+                    group.addTask {
+                        var events = plan.events
+                        for s in plan.merge {
+                            events.append(contentsOf: try SegmentReader(path: dataDirectory + "/" + s.file).events())
+                        }
+                        let order = events.indices.sorted { rowOrder(events[$0], events[$1]) }
+                        let sorted = order.map { events[$0] }
+                        events = []
+                        let bytes = SegmentWriter.encode(events: sorted, orgID: key.orgID, day: key.day, rates: rates)
+                        let orgDir = "segments/" + directoryName(for: key.orgID)
+                        try FileIO.makeDirectories(dataDirectory + "/" + orgDir)
+                        let relative = "\(orgDir)/\(key.day)-\(batchTag).tseg"
+                        try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
+                        var unpriced = 0
+                        for i in sorted.indices where sorted[i].costSource == .unpriced { unpriced += 1 }
+                        return SegmentRecord(
+                            orgID: key.orgID, day: key.day, file: relative, rows: sorted.count, bytes: bytes.count,
+                            minTs: sorted.first!.timestampMs, maxTs: sorted.last!.timestampMs,
+                            unpricedRows: unpriced, createdAt: now)
+                    }
                 }
-            }
-            while next < keys.count && next < width { launch() }
-            do {
+                while next < keys.count && next < width { launch() }
                 while let r = try await group.next() {
                     records.append(r)
+                    written.append(r.file)
                     if next < keys.count { launch() }
                 }
-            } catch {
-                group.cancelAll()
-                while let r = try? await group.next() { records.append(r) }
-                for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
-                throw error
             }
+            guard !records.isEmpty else { return [] }
+            try FileIO.syncFilesystem(dataDirectory + "/segments")
+            var directories = Set<String>()
+            for r in records {
+                let path = dataDirectory + "/" + r.file
+                try FileIO.rename(path + ".tmp", path)
+                directories.insert(FileIO.parent(of: path))
+            }
+            for d in directories { try FileIO.fsyncDirectory(d) }
+        } catch {
+            for f in written {
+                try? FileIO.remove(dataDirectory + "/" + f + ".tmp")
+                try? FileIO.remove(dataDirectory + "/" + f)
+            }
+            throw error
         }
         return records.sorted { ($0.orgID, $0.day) < ($1.orgID, $1.day) }
     }

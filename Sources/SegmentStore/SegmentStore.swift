@@ -24,6 +24,9 @@ public actor SegmentStore {
         public var dataDirectory: String
         /// Seal the memtable into segments once it holds this many events.
         public var memtableEventLimit: Int = 250_000
+        /// Sealing merges the new events of an (org, day) with its existing segments while the
+        /// result stays at or below this many rows.
+        public var maxMergedSegmentRows: Int = 2_000_000
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
 
@@ -135,11 +138,12 @@ public actor SegmentStore {
         accepted.reserveCapacity(events.count)
         var duplicates: [Int] = []
         var insertedKeys: [(String, IDKey)] = []
-        for (i, e) in events.enumerated() {
-            let key = IDKey(e.requestID)
-            if seen[e.orgID, default: []].insert(key).inserted {
-                accepted.append(e)
-                insertedKeys.append((e.orgID, key))
+        for i in events.indices {
+            let key = IDKey(events[i].requestID)
+            let org = events[i].orgID
+            if seen[org, default: []].insert(key).inserted {
+                accepted.append(events[i])
+                insertedKeys.append((org, key))
             } else {
                 duplicates.append(i)
             }
@@ -147,7 +151,8 @@ public actor SegmentStore {
         guard !accepted.isEmpty else { return IngestResult(stored: 0, duplicateIndices: duplicates) }
         let token = nextToken
         nextToken += 1
-        for e in accepted { memtable.append(MemEntry(token: token, event: e)) }
+        memtable.reserveCapacity(memtable.count + accepted.count)
+        for i in accepted.indices { memtable.append(MemEntry(token: token, event: accepted[i])) }
         inflight.insert(token)
         let ticket = wal.submit(WriteAheadLog.payload(for: accepted))
         do {

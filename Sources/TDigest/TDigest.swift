@@ -1,17 +1,18 @@
 /// A merging t-digest (Dunning & Ertl, "Computing Extremely Accurate Quantiles Using t-Digests")
-/// that summarizes a stream of `Double` values in a few kilobytes and answers quantile and CDF
-/// queries with small *rank* error, most accurately near the tails.
+/// that summarizes a stream of `Double` values in at most 2 KB and answers quantile and CDF
+/// queries with small *rank* error, most accurately in the upper tail (p90 … p99.9).
 ///
-/// How it works:
+/// How it works (details and measurements in `schema/tdigest.md`):
 /// - Values are appended to a buffer (`5 × compression` entries). When the buffer is full it is
 ///   sorted and merged with the existing centroids in one linear pass (``flush()``).
 /// - While the digest holds at most ``exactCapacity`` values it is in **exact mode**: every
-///   distinct value is kept exactly (equal values share one centroid), so quantiles are the
-///   exact Hazen quantiles of the data.
+///   distinct value is kept exactly with its multiplicity, so quantiles and CDF are exact.
 /// - Above that it is in **sketch mode**: the merge pass packs neighbouring values into
-///   centroids whose weight is bounded by the normalized k2 scale function
-///   (`weight ≤ n · Z(n)/δ · q(1 − q)` at both edges of the centroid, `Z(n) = 4 ln(n/δ) + 24`),
-///   so centroids are tiny near q = 0 and q = 1 and larger in the middle.
+///   centroids whose weight is bounded by a k2 scale function (`weight ≤ n·f(q)` at both
+///   edges, `f(q) ∝ q(1 − q)`, normalized by `Z(n) = 4 ln(n/δ) + 24`), tilted so the upper tail
+///   gets 4× smaller centroids and capped in the middle. Single values stay exact.
+/// - If a merge pass would serialize to more than ``maximumSerializedSize`` bytes it is redone
+///   at a lower effective compression (``effectiveCompression``).
 /// - The total count is an exact integer; the minimum, the maximum and every single-value
 ///   centroid are exact `Double`s; the sum is a `Double` accumulated in insertion order.
 ///
@@ -27,9 +28,9 @@ public struct TDigest: Sendable {
 
     /// The compression (δ) used when none is given: 500.
     ///
-    /// Chosen so that a digest serializes to less than 2 KB for any number of values while
-    /// keeping the p99 rank error ≤ 0.01 % for buckets of ≥ 100 values; see
-    /// `schema/tdigest.md` for the measurements.
+    /// The nominal resolution: with the 2 KB size budget it is the effective compression up to
+    /// a few thousand values, after which the budget lowers it gradually (to about 300–400).
+    /// See `schema/tdigest.md` for the accuracy and size measurements behind the choice.
     public static let defaultCompression: Double = 500
 
     /// The smallest compression accepted by ``init(compression:)`` and by the decoder.
@@ -42,9 +43,10 @@ public struct TDigest: Sendable {
     /// keeps every value exactly: 200.
     public static let exactCapacity: Int = 200
 
-    /// The largest size of ``serialized()`` output in sketch mode: 2048 bytes. When a merge pass
-    /// would produce a larger digest it is redone with a lower effective compression (see
-    /// ``effectiveCompression``). Exact-mode digests take at most about 2040 bytes.
+    /// The largest size of ``serialized()`` output: 2048 bytes, whatever the count and the
+    /// values. When a merge pass would produce a larger digest it is redone with a lower
+    /// effective compression (see ``effectiveCompression``). Exact-mode digests take at most
+    /// 2040 bytes (200 values of at most 10 bytes, plus the header).
     public static let maximumSerializedSize: Int = 2048
 
     /// The largest total weight a digest may hold: 2⁵³, the largest range in which every
@@ -56,7 +58,7 @@ public struct TDigest: Sendable {
     /// The compression parameter δ of this digest. Larger values keep more centroids.
     public let compression: Double
 
-    /// Centroids sorted by mean (ties by weight). Excludes the buffer.
+    /// Centroids sorted by mean. Excludes the buffers.
     @usableFromInline internal var storage: [Centroid] = []
 
     /// Values added with weight 1 since the last flush.
@@ -80,8 +82,8 @@ public struct TDigest: Sendable {
     /// Sum of `value × weight`, in insertion order.
     @usableFromInline internal var total: Double = 0
 
-    /// Size-budget level of the last merge pass: centroids were packed at compression
-    /// `compression · 0.75^level` so the digest fits ``maximumSerializedSize``.
+    /// Size-budget level: centroids were packed at compression `compression · 0.9^level` so the
+    /// digest fits ``maximumSerializedSize``. Never decreases (see `Packer.pack`).
     @usableFromInline internal var level: UInt8 = 0
 
     /// Number of buffered entries that triggers a flush.
@@ -136,9 +138,10 @@ public struct TDigest: Sendable {
     /// The mean of all values added (`sum / count`), or `nil` when empty.
     public var mean: Double? { totalWeight == 0 ? nil : total / Double(totalWeight) }
 
-    /// The compression the last merge pass actually used: ``compression``, or less when the
-    /// digest had to be packed more coarsely to fit ``maximumSerializedSize`` (very large
-    /// counts, or values whose bit patterns do not delta-encode well).
+    /// The compression the merge passes actually use: ``compression``, or less once the digest
+    /// had to be packed more coarsely to fit ``maximumSerializedSize`` (from a few thousand
+    /// values on, or earlier for values whose bit patterns do not delta-encode well). It only
+    /// ever decreases, by factors of 0.9.
     public var effectiveCompression: Double {
         Packer.effectiveCompression(compression, level: flushedIfNeeded().level)
     }
@@ -256,10 +259,11 @@ public struct TDigest: Sendable {
 
     /// Merges many digests in a single sort-and-compress pass.
     ///
-    /// Merging all centroids at once (rather than pairwise) keeps the result as accurate as a
-    /// digest built from all the values directly: the inputs' centroids are never larger than
-    /// the result's size bound allows, so no error compounds. The result does not depend on the
-    /// order of `digests`.
+    /// Merging all centroids at once (rather than pairwise) keeps the result about as accurate
+    /// as a digest built from all the values directly when the inputs are smaller than the
+    /// result (such as 24 hourly digests merged into a daily one): their centroids are then
+    /// smaller than the result's size bound allows, and error does not compound over 23
+    /// successive merges. The result does not depend on the order of `digests`.
     ///
     /// - Parameters:
     ///   - digests: The digests to merge; their compressions may differ.
@@ -335,12 +339,6 @@ extension TDigest {
         internal init(mean: Double, weight: Int) {
             self.mean = mean
             self.weight = weight
-        }
-
-        /// Total order used for sorting: by mean, then by weight.
-        @usableFromInline
-        internal static func precedes(_ a: Centroid, _ b: Centroid) -> Bool {
-            a.mean < b.mean || (a.mean == b.mean && a.weight < b.weight)
         }
     }
 }

@@ -59,12 +59,39 @@ public struct DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible
 
 /// Decodes and validates one JSON event object into a ``UsageEvent``.
 ///
-/// The decoder is a purpose-built single-pass scanner over the raw bytes: keys may come in any
-/// order, unknown keys are skipped (their values are still validated as JSON), numbers are kept as
-/// text until converted exactly (costs through ``Money``, never `Double`), strings may use any JSON
-/// escape, and nesting is handled iteratively. It allocates only for the `String` fields it keeps.
-/// The accepted schema, the error codes and every normalization rule are documented in
-/// `schema/event.schema.json` and `schema/price-table.md`.
+/// The decoder is a purpose-built single-pass scanner over the raw bytes (no Foundation): keys may
+/// come in any order, unknown keys are skipped (their values are still validated as JSON), numbers
+/// are kept as text until converted exactly (costs through ``Money``, never `Double`), strings may
+/// use any JSON escape including `\uXXXX` surrogate pairs, UTF-8 is validated, and nesting is
+/// handled iteratively and capped at 64 levels. It allocates only for the `String` fields it keeps.
+/// The accepted schema is `schema/event.schema.json`; the cost rules are `schema/price-table.md`.
+///
+/// Decisions worth knowing:
+/// - **Errors**: `INVALID_JSON` wins over everything; otherwise the first field-level problem in
+///   document order is reported, then missing fields (request_id, timestamp, provider, model),
+///   org, time window and costs. ``DecodeFailure/requestID`` carries the `request_id` whenever it
+///   was read, even if it comes after the faulty field.
+/// - **Tokens** are integers ≥ 0 and ≤ ``EventDecoderConfiguration/maxTokens``: `12.0` and `1.2e3`
+///   are accepted (JSON has no integer type and some SDKs send floats), `12.5` is `INVALID_VALUE`,
+///   `-1` is `NEGATIVE_TOKENS`, a string is `UNKNOWN_FIELD_TYPE`.
+/// - **Durations** (`latency_ms`, `time_to_first_token_ms`) are numbers ≥ 0 rounded half-up to
+///   whole milliseconds (`12.5` → 13); an absent latency is stored as 0.
+/// - **Timestamps** need a time zone; sub-millisecond digits are truncated (see ``UTCTimestamp``).
+/// - **Costs** must be JSON numbers with at most 10 decimals (`0.30000000000000004` is
+///   `INVALID_COST`: round on the client); a string cost is `UNKNOWN_FIELD_TYPE`.
+/// - **Strings**: `""` and `null` mean absent for optional fields; no trimming or case folding
+///   (except `provider`, see ``ProviderName``). `error_code` may be a number (kept as its text).
+/// - **metadata** is stored as compact JSON (whitespace removed; key order, escapes and number
+///   text preserved); `{}` is absent.
+/// - **Duplicates**: a repeated key is `INVALID_VALUE`; two spellings of one field
+///   (`prompt_tokens`/`input_tokens`, `tenant_id`/`org_id`, flat and nested host fields) must agree.
+/// - **Token Trackr** events (`prompt_tokens`, `completion_tokens`, `tenant_id`) may omit
+///   `request_id`: it is derived from SHA-256 of the org and the compact event, text `tt-<32 hex>`,
+///   so an identical retry deduplicates. Host metadata is read from flat keys (`hostname`,
+///   `cloud_provider`, `instance_id`, `k8s_pod`/`kubernetes_pod`/`pod_name`, `k8s_namespace`/
+///   `kubernetes_namespace`/`pod_namespace`, `k8s_node`/`kubernetes_node`/`node_name`, and the
+///   camelCase `cloudProvider`/`instanceId`) or from a nested `host` object (also `host_metadata`)
+///   with an optional `k8s`/`kubernetes` object `{pod, namespace, node}`.
 ///
 /// ```swift
 /// let decoder = EventDecoder()

@@ -21,6 +21,9 @@ public enum ProviderName {
         "azure_openai": "azure", "azure-openai": "azure",
     ]
 
+    /// ``aliases`` as byte arrays, so the hot path compares bytes instead of hashing a `String`.
+    private static let aliasBytes: [([UInt8], String)] = aliases.map { (Array($0.key.utf8), $0.value) }
+
     /// The normalized provider name, or `nil` when the text is not a valid provider slug.
     public static func normalize(_ text: some StringProtocol) -> String? {
         var bytes = Array(text.utf8)
@@ -46,11 +49,13 @@ public enum ProviderName {
                 raw[i] = c
             }
             let slug = UnsafeRawBufferPointer(rebasing: raw[0..<n]).bindMemory(to: UInt8.self)
-            // Every alias is longer than 5 bytes and contains one of these letters at index 0.
-            let first = slug[0]
-            if n >= 6 && (first == 0x62 || first == 0x61 || first == 0x67 || first == 0x76) {
-                let text = String(decoding: slug, as: UTF8.self)
-                return aliases[text] ?? text
+            for (alias, canonical) in aliasBytes where alias.count == n {
+                var same = true
+                for i in 0..<n where alias[i] != slug[i] {
+                    same = false
+                    break
+                }
+                if same { return canonical }
             }
             return String(decoding: slug, as: UTF8.self)
         }

@@ -2,7 +2,8 @@
 ///
 /// Accepted input: `YYYY-MM-DDTHH:MM:SS[.fraction]` followed by `Z` or an offset `±HH:MM` or
 /// `±HHMM`. `t`/`z` may be lower case and a single space may replace `T`. The fraction has 1–9
-/// digits (`,` is accepted as the decimal mark, as ISO-8601 allows); digits below the millisecond are truncated (`.1239` → 123 ms), never rounded, so a
+/// digits (`,` is accepted as the decimal mark, as ISO-8601 allows); digits below the millisecond
+/// are truncated (`.1239` → 123 ms), never rounded, so a
 /// timestamp never moves into the next millisecond (or hour bucket). The calendar is validated
 /// (month lengths, Gregorian leap years); seconds are 00–59 (no leap second), offsets up to ±23:59.
 /// A time zone is required: a naive `2026-11-24T19:30:00` is rejected, because guessing UTC would

@@ -144,9 +144,15 @@ public struct DirtyHour: Hashable, Sendable {
 }
 
 extension IndexDatabase {
-    /// Registers sealed segments, marks their hours dirty and advances the WAL checkpoint, in one transaction.
-    public func commitSeal(segments: [SegmentRecord], dirty: Set<DirtyHour>, sealedThrough: UInt64, now: Int64) throws -> [SegmentRecord] {
+    /// Registers sealed segments, unregisters the segments they replace (merged into them), marks
+    /// the new events' hours dirty and advances the WAL checkpoint, in one transaction.
+    public func commitSeal(
+        segments: [SegmentRecord], replacing: [Int64] = [], dirty: Set<DirtyHour>, sealedThrough: UInt64, now: Int64
+    ) throws -> [SegmentRecord] {
         try writer.write { db in
+            for id in replacing {
+                try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
+            }
             var inserted: [SegmentRecord] = []
             for var s in segments {
                 try s.insert(db)

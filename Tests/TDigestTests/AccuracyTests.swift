@@ -47,7 +47,7 @@ struct AccuracyTests {
     func million() {
         let (d, values) = makeSample(count: 1_000_000, seed: 99) { $0.latency() }
         let exact = Exact(values)
-        #expect(exact.rankError(d.quantile(0.5)!, 0.5) <= 2e-4)
+        #expect(exact.rankError(d.quantile(0.5)!, 0.5) <= 5e-4)
         #expect(exact.rankError(d.quantile(0.95)!, 0.95) <= 1e-4)
         #expect(exact.rankError(d.quantile(0.99)!, 0.99) <= 1e-4)
         #expect(exact.rankError(d.quantile(0.999)!, 0.999) <= 2e-5)

