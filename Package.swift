@@ -65,6 +65,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CLITests",
+            dependencies: ["TokentraCore", "TokentraTestSupport", "tokentra"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SegmentStoreTests",
             dependencies: ["SegmentStore", "UsageIndex", "TokentraTestSupport"],
             swiftSettings: swiftSettings

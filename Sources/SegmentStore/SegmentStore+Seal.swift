@@ -138,19 +138,21 @@ extension SegmentStore {
                         for s in plan.merge {
                             events.append(contentsOf: try SegmentReader(path: dataDirectory + "/" + s.file).events())
                         }
-                        let order = events.indices.sorted { rowOrder(events[$0], events[$1]) }
-                        let sorted = order.map { events[$0] }
-                        events = []
-                        let bytes = SegmentWriter.encode(events: sorted, orgID: key.orgID, day: key.day, rates: rates)
+                        let keys = events.indices.map { (events[$0].timestampMs, events[$0].requestID.high, events[$0].requestID.low) }
+                        let order = events.indices.sorted { keys[$0] < keys[$1] }
+                        let first = events[order.first!].timestampMs, last = events[order.last!].timestampMs
+                        var unpriced = 0
+                        for i in events.indices where events[i].costSource == .unpriced { unpriced += 1 }
+                        let bytes = events.withUnsafeBufferPointer { buffer in
+                            SegmentWriter.encode(rows: .init(buffer: buffer, order: order), orgID: key.orgID, day: key.day, rates: rates)
+                        }
                         let orgDir = "segments/" + directoryName(for: key.orgID)
                         try FileIO.makeDirectories(dataDirectory + "/" + orgDir)
                         let relative = "\(orgDir)/\(key.day)-\(batchTag).tseg"
                         try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
-                        var unpriced = 0
-                        for i in sorted.indices where sorted[i].costSource == .unpriced { unpriced += 1 }
                         return SegmentRecord(
-                            orgID: key.orgID, day: key.day, file: relative, rows: sorted.count, bytes: bytes.count,
-                            minTs: sorted.first!.timestampMs, maxTs: sorted.last!.timestampMs,
+                            orgID: key.orgID, day: key.day, file: relative, rows: events.count, bytes: bytes.count,
+                            minTs: first, maxTs: last,
                             unpricedRows: unpriced, createdAt: now)
                     }
                 }

@@ -19,7 +19,9 @@ extension TDigest {
     /// - min/max are ±infinity exactly when empty, otherwise finite with min ≤ max;
     /// - centroid means are finite, never -0.0, sorted, and within `[min, max]`;
     /// - in exact mode: the centroids are the distinct values, from min to max;
-    /// - the buffer holds fewer entries than its capacity, all finite;
+    /// - the buffer holds fewer entries than its capacity, all finite and within `[min, max]`;
+    /// - the size-budget level is at most its maximum, and 0 in exact mode; a flushed digest
+    ///   serializes within ``maximumSerializedSize``;
     /// - with `checkSizeBound`: every centroid of two or more values satisfies the size bound
     ///   of the scale function (`weight ≤ n · f(q)` at both of its edges, see `K2Scale`, at the
     ///   digest's effective compression), except inside runs of centroids of one identical

@@ -2,9 +2,9 @@
 // unsigned LEB128, 7 bits per byte, least significant group first, minimal length):
 //
 //   format version   u8        = 1
-//   scale function   u8        = 2 (normalized k2)
+//   scale function   u8        = 2 (tilted, capped, normalized k2; see K2Scale)
 //   compression      f64
-//   level            u8        size-budget level: centroids were packed at compression·0.75^level
+//   level            u8        size-budget level: centroids were packed at compression·0.9^level
 //   count            varint    exact number of values; the digest ends here when 0
 //   min              f64       exact
 //   max              f64       exact
@@ -93,8 +93,8 @@ extension TDigest {
     /// buffered).
     ///
     /// The encoding is lossless and canonical: decoding and re-encoding gives the same bytes,
-    /// and equal digests give equal bytes. At the default compression a digest takes at most
-    /// about 2 KB whatever its count; see `schema/tdigest.md` for the layout.
+    /// and equal digests give equal bytes. It is at most ``maximumSerializedSize`` (2048)
+    /// bytes whatever the count and the values; see `schema/tdigest.md` for the layout.
     ///
     /// - Returns: The encoded bytes.
     public func serialized() -> [UInt8] {

@@ -238,7 +238,7 @@ public struct TDigest: Sendable {
         (storage, level) = Packer.pack(
             items, count: totalWeight, compression: compression, minimum: minimum, maximum: maximum,
             startLevel: level)
-        buffer.removeAll(keepingCapacity: true)
+        buffer.removeAll()
         weightedBuffer.removeAll()
         bufferedWeight = 0
     }
@@ -263,7 +263,8 @@ public struct TDigest: Sendable {
     /// as a digest built from all the values directly when the inputs are smaller than the
     /// result (such as 24 hourly digests merged into a daily one): their centroids are then
     /// smaller than the result's size bound allows, and error does not compound over 23
-    /// successive merges. The result does not depend on the order of `digests`.
+    /// successive merges. The result does not depend on the order of `digests` (when
+    /// `compression` is given or all digests have the same compression).
     ///
     /// - Parameters:
     ///   - digests: The digests to merge; their compressions may differ.

@@ -86,8 +86,8 @@ public struct DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible
 /// - **Duplicates**: a repeated key is `INVALID_VALUE`; two spellings of one field
 ///   (`prompt_tokens`/`input_tokens`, `tenant_id`/`org_id`, flat and nested host fields) must agree.
 /// - **Token Trackr** events (`prompt_tokens`, `completion_tokens`, `tenant_id`) may omit
-///   `request_id`: it is derived from SHA-256 of the org and the compact event, text `tt-<32 hex>`,
-///   so an identical retry deduplicates. Host metadata is read from flat keys (`hostname`,
+///   `request_id`: it is derived from SHA-256 of the org and the compact event, text `tt-<32 hex>`
+///   (keyed like any opaque id), so an identical retry, or a re-import of an export, deduplicates. Host metadata is read from flat keys (`hostname`,
 ///   `cloud_provider`, `instance_id`, `k8s_pod`/`kubernetes_pod`/`pod_name`, `k8s_namespace`/
 ///   `kubernetes_namespace`/`pod_namespace`, `k8s_node`/`kubernetes_node`/`node_name`, and the
 ///   camelCase `cloudProvider`/`instanceId`) or from a nested `host` object (also `host_metadata`)

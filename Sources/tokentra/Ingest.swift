@@ -20,6 +20,8 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Reference time for TIMESTAMP_IN_FUTURE / TIMESTAMP_TOO_OLD (ISO-8601; default: now).") var now: String?
     @Option(help: "Reject events older than this many days before --now (0 disables).") var maxAgeDays: Int = 30
     @Option(help: "At most this many errors are listed (all are counted).") var maxErrors: Int = 100
+    @Option(help: "Seal into segments every this many events (more: fewer, larger segments; more memory).")
+    var sealEvery: Int = 1_000_000
     @Argument(help: "Files to read, or - for stdin.") var files: [String]
 
     struct Failure {
@@ -51,8 +53,9 @@ struct Ingest: AsyncParsableCommand {
             if fd < 0 { throw ToolError("cannot open \(file): \(String(cString: strerror(errno)))") }
             inputs.append((file, fd))
         }
-        let store = try await SegmentStore.open(configuration: storeConfiguration(dataDir: dir, prices: prices),
-                                                logger: makeLogger("tokentra"))
+        var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
+        storeConfig.memtableEventLimit = max(1000, sealEvery)
+        let store = try await SegmentStore.open(configuration: storeConfig, logger: makeLogger("tokentra"))
         let progress = isatty(2) != 0
         let started = Date()
         var processed = 0, duplicates = 0, failed = 0, lines = 0
@@ -200,20 +203,24 @@ struct ChunkReader {
     }
 
     func readUpTo(_ count: Int, into out: inout [UInt8]) throws -> Bool {
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: count))
-        var filled = 0
-        while filled < count {
-            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + start + filled, count - filled) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ToolError("cannot read \(name): \(String(cString: strerror(errno)))")
+        var failure: Int32 = 0
+        let block = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var filled = 0
+            while filled < count {
+                let n = Glibc.read(fd, buffer.baseAddress! + filled, count - filled)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }
+                filled += n
             }
-            if n == 0 { break }
-            filled += n
+            initialized = filled
         }
-        out.removeLast(count - filled)
-        return filled > 0
+        if failure != 0 { throw ToolError("cannot read \(name): \(String(cString: strerror(failure)))") }
+        out.append(contentsOf: block)
+        return !block.isEmpty
     }
 
     func forEachChunk(_ body: ([UInt8], Int, EventInputFormat) async throws -> Void) async throws {

@@ -141,6 +141,9 @@ import TokentraCore
         #expect(again.requestID == e.requestID && again.requestID.text == text)
         let other = try #require(event(json.replacingOccurrences(of: "\"prompt_tokens\":100", with: "\"prompt_tokens\":101")))
         #expect(other.requestID != e.requestID)
+        // The derived text is keyed like any opaque id, so re-importing it (e.g. from an export) matches.
+        let reimported = try #require(event(minimal(requestID: "\"\(text)\"")))
+        #expect(reimported.requestID == e.requestID)
         let fixed = try #require(event(json.replacingOccurrences(of: #""tenant_id":"tenant-1","#, with: ""), org: .fixed("org_a")))
         let fixed2 = try #require(event(json.replacingOccurrences(of: #""tenant_id":"tenant-1","#, with: ""), org: .fixed("org_b")))
         #expect(fixed.requestID != fixed2.requestID)

@@ -77,7 +77,7 @@ public enum EventFactory {
             e.k8sNamespace = "prod"
             e.k8sNode = "node-1"
         }
-        if i % 23 == 0 { e.requestID = RequestID(high: rng.next(), low: rng.next(), text: "custom-id-\(i)") }
+        if i % 23 == 0 { e.requestID = RequestID(high: rng.next(), low: rng.next(), text: "custom-id-\(i)-\(rng.next() % 1_000_000_007)") }
         return e
     }
 

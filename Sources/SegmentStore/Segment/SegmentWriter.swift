@@ -13,7 +13,25 @@ public enum SegmentWriter {
         events: [UsageEvent], orgID: String, day: String,
         rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
     ) -> [UInt8] {
-        precondition(!events.isEmpty, "a segment holds at least one event")
+        events.withUnsafeBufferPointer { buffer in
+            encode(rows: RowAccess(buffer: buffer, order: Array(buffer.indices)), orgID: orgID, day: day, rates: rates)
+        }
+    }
+
+    /// Reads events in a given row order through pointers, so no event is copied.
+    struct RowAccess {
+        let buffer: UnsafeBufferPointer<UsageEvent>
+        let order: [Int]
+        var count: Int { order.count }
+        var indices: Range<Int> { 0..<order.count }
+        @inline(__always) subscript(_ i: Int) -> UnsafePointer<UsageEvent> { buffer.baseAddress! + order[i] }
+    }
+
+    static func encode(
+        rows events: RowAccess, orgID: String, day: String,
+        rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
+    ) -> [UInt8] {
+        precondition(events.count > 0, "a segment holds at least one event")
         var columns: [(SegmentFormat.Column, SegmentFormat.Encoding, [UInt8])] = []
         let n = events.count
 
@@ -22,9 +40,9 @@ public enum SegmentWriter {
         var idTexts = ByteWriter()
         var anyText = false
         for i in events.indices {
-            ids.u64(events[i].requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
-            ids.u64(events[i].requestID.low.byteSwapped)
-            let text = events[i].requestID.text
+            ids.u64(events[i].pointee.requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
+            ids.u64(events[i].pointee.requestID.low.byteSwapped)
+            let text = events[i].pointee.requestID.text
             idTexts.optionalString(text)
             if text != nil { anyText = true }
         }
@@ -34,13 +52,13 @@ public enum SegmentWriter {
         var ts = ByteWriter(capacity: n * 2)
         var prev: Int64 = 0
         for i in events.indices {
-            ts.varint(events[i].timestampMs &- prev)
-            prev = events[i].timestampMs
+            ts.varint(events[i].pointee.timestampMs &- prev)
+            prev = events[i].pointee.timestampMs
         }
         columns.append((.timestamp, .deltaVarint, ts.bytes))
 
-        let providerDict = DictionaryEncoder.encode(events.map { $0.provider })
-        let modelDict = DictionaryEncoder.encode(events.map { $0.model })
+        let providerDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.provider })
+        let modelDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.model })
         columns.append((.provider, .dictionary, providerDict.bytes))
         columns.append((.model, .dictionary, modelDict.bytes))
 
@@ -55,7 +73,7 @@ public enum SegmentWriter {
             if let p = pairIndex[key] {
                 pairOfRow[i] = p
             } else {
-                let r = rates(events[i].provider, events[i].model) ?? .zero
+                let r = rates(events[i].pointee.provider, events[i].pointee.model) ?? .zero
                 pairIndex[key] = pairRates.count
                 pairOfRow[i] = pairRates.count
                 pairRates.append(r)
@@ -123,7 +141,7 @@ public enum SegmentWriter {
         var hashes = ByteWriter(capacity: n * 17)
         var anyHash = false
         for i in events.indices {
-            guard let h = events[i].promptHash else { hashes.u8(0); continue }
+            guard let h = events[i].pointee.promptHash else { hashes.u8(0); continue }
             anyHash = true
             if let raw = HexCodec.decode32(h) {
                 hashes.u8(1)
@@ -149,8 +167,8 @@ public enum SegmentWriter {
         }
         var footer = ByteWriter()
         footer.u32(UInt32(n))
-        footer.i64(events.reduce(Int64.max) { min($0, $1.timestampMs) })
-        footer.i64(events.reduce(Int64.min) { max($0, $1.timestampMs) })
+        footer.i64(events.indices.reduce(Int64.max) { min($0, events[$1].pointee.timestampMs) })
+        footer.i64(events.indices.reduce(Int64.min) { max($0, events[$1].pointee.timestampMs) })
         footer.string(orgID)
         footer.string(day)
         footer.u16(UInt16(entries.count))
@@ -184,33 +202,34 @@ extension SegmentWriter {
         var latencyMs: Int64
         var timeToFirstTokenMs: Int64?
         var wasCached, isError: Bool
-        init(_ e: borrowing UsageEvent) {
-            inputTokens = e.inputTokens
-            outputTokens = e.outputTokens
-            cachedTokens = e.cachedTokens
-            totalTokens = e.totalTokens
-            inputCost = e.inputCost
-            outputCost = e.outputCost
-            cachedCost = e.cachedCost
-            totalCost = e.totalCost
-            costSource = e.costSource
-            latencyMs = e.latencyMs
-            timeToFirstTokenMs = e.timeToFirstTokenMs
-            wasCached = e.wasCached
-            isError = e.isError
+        init(_ p: UnsafePointer<UsageEvent>) {
+            let e = p
+            inputTokens = e.pointee.inputTokens
+            outputTokens = e.pointee.outputTokens
+            cachedTokens = e.pointee.cachedTokens
+            totalTokens = e.pointee.totalTokens
+            inputCost = e.pointee.inputCost
+            outputCost = e.pointee.outputCost
+            cachedCost = e.pointee.cachedCost
+            totalCost = e.pointee.totalCost
+            costSource = e.pointee.costSource
+            latencyMs = e.pointee.latencyMs
+            timeToFirstTokenMs = e.pointee.timeToFirstTokenMs
+            wasCached = e.pointee.wasCached
+            isError = e.pointee.isError
         }
     }
 
     /// The optional string columns and how to read each from an event (closures borrow the event;
     /// key paths would copy it).
-    static let stringColumns: [(SegmentFormat.Column, @Sendable (borrowing UsageEvent) -> String?)] = [
-        (.feature, { $0.feature }), (.team, { $0.team }), (.project, { $0.project }),
-        (.costCenter, { $0.costCenter }), (.userID, { $0.userID }), (.environment, { $0.environment }),
-        (.metadata, { $0.metadata }), (.cacheHitType, { $0.cacheHitType }), (.originalModel, { $0.originalModel }),
-        (.routedByRule, { $0.routedByRule }), (.errorCode, { $0.errorCode }), (.errorType, { $0.errorType }),
-        (.errorMessage, { $0.errorMessage }), (.sdkVersion, { $0.sdkVersion }), (.sdkLanguage, { $0.sdkLanguage }),
-        (.hostname, { $0.hostname }), (.cloudProvider, { $0.cloudProvider }), (.instanceID, { $0.instanceID }),
-        (.k8sPod, { $0.k8sPod }), (.k8sNamespace, { $0.k8sNamespace }), (.k8sNode, { $0.k8sNode }),
+    static let stringColumns: [(SegmentFormat.Column, @Sendable (UnsafePointer<UsageEvent>) -> String?)] = [
+        (.feature, { $0.pointee.feature }), (.team, { $0.pointee.team }), (.project, { $0.pointee.project }),
+        (.costCenter, { $0.pointee.costCenter }), (.userID, { $0.pointee.userID }), (.environment, { $0.pointee.environment }),
+        (.metadata, { $0.pointee.metadata }), (.cacheHitType, { $0.pointee.cacheHitType }), (.originalModel, { $0.pointee.originalModel }),
+        (.routedByRule, { $0.pointee.routedByRule }), (.errorCode, { $0.pointee.errorCode }), (.errorType, { $0.pointee.errorType }),
+        (.errorMessage, { $0.pointee.errorMessage }), (.sdkVersion, { $0.pointee.sdkVersion }), (.sdkLanguage, { $0.pointee.sdkLanguage }),
+        (.hostname, { $0.pointee.hostname }), (.cloudProvider, { $0.pointee.cloudProvider }), (.instanceID, { $0.pointee.instanceID }),
+        (.k8sPod, { $0.pointee.k8sPod }), (.k8sNamespace, { $0.pointee.k8sNamespace }), (.k8sNode, { $0.pointee.k8sNode }),
     ]
 }
 

@@ -2,33 +2,33 @@ import TokentraCore
 
 /// Row-oriented binary encoding of events inside WAL records (see schema/wal-format.md).
 enum EventRecordCodec {
-    static func encode(_ e: UsageEvent, into w: inout ByteWriter) {
-        w.string(e.orgID)
-        w.u64(e.requestID.high)
-        w.u64(e.requestID.low)
-        w.optionalString(e.requestID.text)
-        w.varint(e.timestampMs)
-        w.string(e.provider)
-        w.string(e.model)
-        w.uvarint(UInt64(e.inputTokens))
-        w.uvarint(UInt64(e.outputTokens))
-        w.uvarint(UInt64(e.cachedTokens))
-        w.uvarint(UInt64(e.totalTokens))
-        w.varint(e.inputCost.units)
-        w.varint(e.outputCost.units)
-        w.varint(e.cachedCost.units)
-        w.varint(e.totalCost.units)
-        w.uvarint(UInt64(e.costSource.code))
-        w.uvarint(UInt64(e.latencyMs))
-        w.uvarint(e.timeToFirstTokenMs.map { UInt64($0) + 1 } ?? 0)
+    static func encode(_ p: UnsafePointer<UsageEvent>, into w: inout ByteWriter) {
+        w.string(p.pointee.orgID)
+        w.u64(p.pointee.requestID.high)
+        w.u64(p.pointee.requestID.low)
+        w.optionalString(p.pointee.requestID.text)
+        w.varint(p.pointee.timestampMs)
+        w.string(p.pointee.provider)
+        w.string(p.pointee.model)
+        w.uvarint(UInt64(p.pointee.inputTokens))
+        w.uvarint(UInt64(p.pointee.outputTokens))
+        w.uvarint(UInt64(p.pointee.cachedTokens))
+        w.uvarint(UInt64(p.pointee.totalTokens))
+        w.varint(p.pointee.inputCost.units)
+        w.varint(p.pointee.outputCost.units)
+        w.varint(p.pointee.cachedCost.units)
+        w.varint(p.pointee.totalCost.units)
+        w.uvarint(UInt64(p.pointee.costSource.code))
+        w.uvarint(UInt64(p.pointee.latencyMs))
+        w.uvarint(p.pointee.timeToFirstTokenMs.map { UInt64($0) + 1 } ?? 0)
         var flags: UInt8 = 0
-        if e.wasCached { flags |= 1 }
-        if e.isError { flags |= 2 }
+        if p.pointee.wasCached { flags |= 1 }
+        if p.pointee.isError { flags |= 2 }
         w.u8(flags)
-        for s in [e.feature, e.team, e.project, e.costCenter, e.userID, e.environment, e.metadata,
-                  e.cacheHitType, e.originalModel, e.routedByRule, e.errorCode, e.errorType, e.errorMessage,
-                  e.promptHash, e.sdkVersion, e.sdkLanguage, e.hostname, e.cloudProvider, e.instanceID,
-                  e.k8sPod, e.k8sNamespace, e.k8sNode] {
+        for s in [p.pointee.feature, p.pointee.team, p.pointee.project, p.pointee.costCenter, p.pointee.userID, p.pointee.environment, p.pointee.metadata,
+                  p.pointee.cacheHitType, p.pointee.originalModel, p.pointee.routedByRule, p.pointee.errorCode, p.pointee.errorType, p.pointee.errorMessage,
+                  p.pointee.promptHash, p.pointee.sdkVersion, p.pointee.sdkLanguage, p.pointee.hostname, p.pointee.cloudProvider, p.pointee.instanceID,
+                  p.pointee.k8sPod, p.pointee.k8sNamespace, p.pointee.k8sNode] {
             w.optionalString(s)
         }
     }

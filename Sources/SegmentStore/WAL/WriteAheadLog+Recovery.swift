@@ -98,7 +98,9 @@ extension WriteAheadLog {
     static func payload(for events: [UsageEvent]) -> [UInt8] {
         var w = ByteWriter(capacity: events.count * 160 + 4)
         w.u32(UInt32(events.count))
-        for i in events.indices { EventRecordCodec.encode(events[i], into: &w) }
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { EventRecordCodec.encode(buffer.baseAddress! + i, into: &w) }
+        }
         return w.bytes
     }
 }

@@ -827,10 +827,11 @@ struct EventParser {
         return seenKeys & (1 << UInt128(index)) != 0
     }
 
-    /// The id of a Token Trackr event sent without `request_id`: SHA-256 over a domain tag, the
-    /// org, and the event object re-serialized compactly (whitespace outside strings removed), so
-    /// the same event retried (even re-indented, e.g. from a fallback file) gets the same id.
-    /// Text form: `tt-` + the 32 hex digits of the 16-byte key.
+    /// The id of a Token Trackr event sent without `request_id`: the text `tt-` + 32 hex digits of
+    /// SHA-256 over a domain tag, the org, and the event object re-serialized compactly (whitespace
+    /// outside strings removed), so the same event retried (even re-indented, e.g. from a fallback
+    /// file) gets the same id. The text is then keyed like any opaque id (first 16 bytes of its
+    /// SHA-256), so an exported event re-imported with that `request_id` deduplicates too.
     mutating func derivedRequestID(org: String) -> RequestID {
         var hasher = SHA256()
         hasher.update("tokentra:derived-request-id:v1\u{0}".utf8)
@@ -840,13 +841,12 @@ struct EventParser {
         JSONScanner.appendCompact(UnsafeBufferPointer(start: s.base + objectStart, count: objectEnd - objectStart), to: &scratch)
         scratch.withUnsafeBytes { hasher.update($0) }
         let w = hasher.finalizeWords()
-        let high = UInt64(w.0) << 32 | UInt64(w.1)
-        let low = UInt64(w.2) << 32 | UInt64(w.3)
         let hex = Array("0123456789abcdef".utf8)
         var text: [UInt8] = Array("tt-".utf8)
-        for word in [high, low] {
-            for k in stride(from: 60, through: 0, by: -4) { text.append(hex[Int((word >> UInt64(k)) & 0xF)]) }
+        for word in [w.0, w.1, w.2, w.3] {
+            for k in stride(from: 28, through: 0, by: -4) { text.append(hex[Int((word >> UInt32(k)) & 0xF)]) }
         }
-        return RequestID(high: high, low: low, text: String(decoding: text, as: UTF8.self))
+        let key = text.withUnsafeBytes { SHA256.digest128($0) }
+        return RequestID(high: key.high, low: key.low, text: String(decoding: text, as: UTF8.self))
     }
 }
