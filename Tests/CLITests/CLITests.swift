@@ -217,3 +217,28 @@ let now = "2026-11-20T00:00:00Z"
         #expect((finish.json["processed"] as? Int ?? -1) + (finish.json["duplicates"] as? Int ?? -1) == all.count)
     }
 }
+
+@Suite struct CostProvenanceTests {
+    @Test func priceTableProvenanceSurvivesExportAndReimport() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let lines = [
+            "{\"request_id\":\"00000000-0000-4000-8000-000000000001\",\"timestamp\":\"2026-11-19T10:00:00Z\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"input_tokens\":1000,\"output_tokens\":100,\"latency_ms\":5}",
+            "{\"request_id\":\"00000000-0000-4000-8000-000000000002\",\"timestamp\":\"2026-11-19T10:00:01Z\",\"provider\":\"acme\",\"model\":\"mystery-1\",\"input_tokens\":10,\"output_tokens\":1,\"latency_ms\":5}",
+            "{\"request_id\":\"00000000-0000-4000-8000-000000000003\",\"timestamp\":\"2026-11-19T10:00:02Z\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"input_tokens\":1,\"output_tokens\":1,\"total_cost\":0.5,\"latency_ms\":5}",
+        ]
+        let file = dir.file("in.ndjson")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["ingest", "--data-dir", dir.file("a"), "--now", now, file]).status == 0)
+        let first = try CLI.run(["export", "--data-dir", dir.file("a")]).stdout
+        let rows = first.split(separator: "\n").map(String.init)
+        #expect(rows.count == 3)
+        #expect(rows[0].contains("\"input_cost\":0.005,\"output_cost\":0.0015,\"cached_cost\":0,\"total_cost\":0.0065,\"cost_source\":\"price_table@1\""))
+        #expect(rows[1].contains("\"total_cost\":0,\"cost_source\":\"unpriced\""))
+        #expect(rows[2].contains("\"total_cost\":0.5,\"cost_source\":\"client\""))
+        let exported = dir.file("export.ndjson")
+        try first.write(toFile: exported, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["ingest", "--data-dir", dir.file("b"), "--now", now, exported]).status == 0)
+        #expect(try CLI.run(["export", "--data-dir", dir.file("b")]).stdout == first)
+    }
+}

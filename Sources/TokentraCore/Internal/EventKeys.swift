@@ -9,6 +9,8 @@ enum EventField: UInt8, CaseIterable {
     case isError, errorCode, errorType, errorMessage
     case promptHash, sdkVersion, sdkLanguage
     case hostname, cloudProvider, instanceID, k8sPod, k8sNamespace, k8sNode
+    /// `cost_source` as written by `tokentra export`; honoured only on operator import.
+    case costSource
     /// A nested host-metadata object (`host`, `host_metadata`, `hostMetadata`).
     case host
     /// `events`: only meaningful on a batch object; rejected with a clear message on an event.
@@ -57,6 +59,7 @@ let eventKeys: [EventKey] = [
     EventKey(name: "prompt_hash", field: .promptHash),
     EventKey(name: "sdk_version", field: .sdkVersion),
     EventKey(name: "sdk_language", field: .sdkLanguage),
+    EventKey(name: "cost_source", field: .costSource),
     // Token Trackr (seed 003) spellings.
     EventKey(name: "tenant_id", field: .org, tokenTrackr: true),
     EventKey(name: "prompt_tokens", field: .inputTokens, tokenTrackr: true),

@@ -55,6 +55,8 @@ struct EventParser {
     var promptHash: String?
     var sdkVersion: String?
     var sdkLanguage: String?
+    /// `cost_source` from an operator export; kept only for ``OrgPolicy/fromEvent(default:)`` imports.
+    var declaredCostSource: CostSource?
     var hostname: String?
     var cloudProvider: String?
     var instanceID: String?
@@ -319,6 +321,15 @@ struct EventParser {
         case .promptHash: promptHash = try optionalString(key, limit: config.maxStringLength)
         case .sdkVersion: sdkVersion = try optionalString(key, limit: config.maxStringLength)
         case .sdkLanguage: sdkLanguage = try optionalString(key, limit: config.maxStringLength)
+        case .costSource:
+            let text = try optionalString(key, limit: config.maxStringLength)
+            if let text {
+                guard let source = CostSource(text: text) else {
+                    return fail(.invalidValue, "field cost_source must be client, unpriced or price_table@<version>, got \"\(text)\"",
+                                field: "cost_source")
+                }
+                declaredCostSource = source
+            }
         case .hostname, .cloudProvider, .instanceID, .k8sPod, .k8sNamespace, .k8sNode:
             guard let token = try stringToken(key), token.count > 0,
                 let value = string(token, key: key, limit: config.maxStringLength)
@@ -778,7 +789,8 @@ struct EventParser {
                 }
                 costs.total = sum
             }
-            costSource = .client
+            // Re-importing an export keeps the recorded provenance; over HTTP a client can't claim it.
+            if case .fromEvent = policy, let declared = declaredCostSource { costSource = declared } else { costSource = .client }
         } else if let price = priceTable.price(provider: provider, model: model, timestampMs: timestampMs) {
             costSource = .priceTable(version: priceTable.version)
             if !isCacheHit {  // a gateway cache hit did not call the provider: it costs nothing
