@@ -140,7 +140,7 @@ extension SegmentStore {
                         }
                         let keys = events.indices.map { (events[$0].timestampMs, events[$0].requestID.high, events[$0].requestID.low) }
                         let order = events.indices.sorted { keys[$0] < keys[$1] }
-                        let first = events[order.first!].timestampMs, last = events[order.last!].timestampMs
+                        let first = events.reduce(Int64.max) { min($0, $1.timestampMs) }, last = events.reduce(Int64.min) { max($0, $1.timestampMs) }
                         var unpriced = 0
                         for i in events.indices where events[i].costSource == .unpriced { unpriced += 1 }
                         let bytes = events.withUnsafeBufferPointer { buffer in

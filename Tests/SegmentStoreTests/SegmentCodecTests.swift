@@ -86,3 +86,25 @@ import TokentraTestSupport
         }
     }
 }
+
+@Suite struct RequestIDPackingTests {
+    @Test(arguments: [1, 7, 8, 9, 1000])
+    func v4IdsArePackedAndRestored(_ n: Int) throws {
+        var rng = SeededRandom(seed: UInt64(n))
+        var events = EventFactory.events(n, seed: 5)
+        for i in events.indices {
+            // Force the v4 shape: version nibble 4, variant bits 10.
+            let high = (rng.next() & ~0xF000) | 0x4000
+            let low = (rng.next() & ~(0b11 << 62)) | (0b10 << 62)
+            events[i].requestID = RequestID(high: high, low: low)
+        }
+        events.sort(by: SegmentStore.rowOrder)
+        let bytes = SegmentWriter.encode(events: events, orgID: "org_a", day: "2026-10-26") { _, _ in nil }
+        let reader = try SegmentReader(path: "mem", bytes: bytes)
+        let raw = try #require(try reader.rawColumn(.requestID))
+        #expect(raw.first == 1)
+        #expect(raw.count == 1 + n * 14 + (n * 10 + 7) / 8)
+        #expect(try reader.requestIDs() == events.map(\.requestID))
+        #expect(try reader.events() == events)
+    }
+}

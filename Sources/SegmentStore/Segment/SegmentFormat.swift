@@ -6,11 +6,13 @@ public enum SegmentFormat {
     public static let headerSize = 8
     /// u32 footer length, u32 footer CRC32C, 8-byte magic.
     public static let trailerSize = 16
-    public static let zstdLevel: Int32 = 3
+    public static let zstdLevel: Int32 = 9
 
     /// How a column's bytes are laid out before zstd.
     public enum Encoding: UInt8, Sendable {
-        /// 16 raw bytes per row.
+        /// Request ids. A mode byte: 0 = 16 raw bytes per row; 1 = every id is a v4 UUID: 14 bytes per
+        /// row (all but bytes 6 and 8) then a little-endian bit stream of 10 bits per row (low nibble
+        /// of byte 6 << 6 | low 6 bits of byte 8); the 6 fixed bits are restored on read.
         case raw16 = 1
         /// LEB128 unsigned varint per row.
         case uvarint = 2
@@ -25,10 +27,14 @@ public enum SegmentFormat {
         case nullableString = 6
         /// One byte per row.
         case byte = 7
-        /// Per row: tag byte 0 = null, 1 = 32 raw bytes (lowercase hex SHA-256 text), 2 = nullableString-style text.
+        /// One tag byte per row (0 = null, 1 = 64 lowercase hex chars, 2 = other text), then the
+        /// 32 raw bytes of every tag-1 row, then uvarint length + UTF-8 of every tag-2 row.
         case hash32 = 8
         /// The price hints block (see schema/segment-format.md).
         case priceHints = 9
+        /// Provider given model: dictionary entries, then per model entry its usual provider entry,
+        /// then per row uvarint 0 = the model's usual provider, else entry + 1.
+        case providerByModel = 10
     }
 
     /// Column identifiers. Readers skip ids they do not know; ids are never reused.

@@ -101,17 +101,45 @@ public struct SegmentReader: Sendable {
     public func requestIDs() throws -> [RequestID] {
         let raw = try require(.requestID)
         let n = footer.rowCount
-        guard raw.count == n * 16 else {
-            throw SegmentError(.corrupt, "\(path): column request_id has \(raw.count) bytes for \(n) rows")
-        }
         var out = [RequestID]()
         out.reserveCapacity(n)
-        raw.withUnsafeBytes { b in
+        switch raw.first {
+        case 0 where raw.count == 1 + n * 16:
             for i in 0..<n {
-                let h = b.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self).bigEndian
-                let l = b.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self).bigEndian
+                var h: UInt64 = 0, l: UInt64 = 0
+                for k in 0..<8 {
+                    h = h << 8 | UInt64(raw[1 + i * 16 + k])
+                    l = l << 8 | UInt64(raw[1 + i * 16 + 8 + k])
+                }
                 out.append(RequestID(high: h, low: l))
             }
+        case 1 where raw.count == 1 + n * 14 + (n * 10 + 7) / 8:
+            let bitsStart = 1 + n * 14
+            var bitPos = 0
+            for i in 0..<n {
+                var bytes = [UInt8](repeating: 0, count: 16)
+                var k = 1 + i * 14
+                for b in 0..<16 where b != 6 && b != 8 {
+                    bytes[b] = raw[k]
+                    k += 1
+                }
+                var v = 0
+                for bit in 0..<10 {
+                    let p = bitPos + bit
+                    v |= Int((raw[bitsStart + p / 8] >> UInt8(p % 8)) & 1) << bit
+                }
+                bitPos += 10
+                bytes[6] = 0x40 | UInt8(v >> 6)
+                bytes[8] = 0x80 | UInt8(v & 0x3F)
+                var h: UInt64 = 0, l: UInt64 = 0
+                for b in 0..<8 {
+                    h = h << 8 | UInt64(bytes[b])
+                    l = l << 8 | UInt64(bytes[8 + b])
+                }
+                out.append(RequestID(high: h, low: l))
+            }
+        default:
+            throw SegmentError(.corrupt, "\(path): column request_id has \(raw.count) bytes (mode \(raw.first.map(String.init) ?? "none")) for \(n) rows")
         }
         if let texts = try rawColumn(.requestIDText) {
             try wrap(.requestIDText) { () throws(SegmentError) in
@@ -140,6 +168,10 @@ public struct SegmentReader: Sendable {
 
     /// A dictionary column: its entries and, per row, the entry index + 1 (0 = null).
     public func dictionary(_ column: SegmentFormat.Column) throws -> (entries: [String], codes: [Int32]) {
+        if let entry = footer.columns.first(where: { $0.id == column.rawValue }),
+           entry.encoding == SegmentFormat.Encoding.providerByModel.rawValue {
+            return try providerByModel(column)
+        }
         guard let raw = try rawColumn(column) else {
             return ([], [Int32](repeating: 0, count: footer.rowCount))
         }
@@ -154,6 +186,30 @@ public struct SegmentReader: Sendable {
             for _ in 0..<footer.rowCount {
                 let c = try r.int(count)
                 codes.append(Int32(c))
+            }
+            return (entries, codes)
+        }
+    }
+
+    func providerByModel(_ column: SegmentFormat.Column) throws -> (entries: [String], codes: [Int32]) {
+        let raw = try require(column)
+        let model = try dictionary(.model)
+        return try wrap(column) { () throws(SegmentError) in
+            var r = ByteReader(raw)
+            let count = try r.int(footer.rowCount)
+            var entries: [String] = []
+            for _ in 0..<count { entries.append(try r.string()) }
+            let models = try r.int(footer.rowCount)
+            guard models == model.entries.count else { throw SegmentError(.corrupt, "usual-provider table has \(models) models, expected \(model.entries.count)") }
+            var usual: [Int32] = []
+            for _ in 0..<models { usual.append(Int32(try r.int(max(0, count - 1)))) }
+            var codes = [Int32]()
+            codes.reserveCapacity(footer.rowCount)
+            for i in 0..<footer.rowCount {
+                let c = try r.int(count)
+                let m = Int(model.codes[i]) - 1
+                guard m >= 0 else { throw SegmentError(.corrupt, "row \(i) has no model") }
+                codes.append(c == 0 ? usual[m] + 1 : Int32(c))
             }
             return (entries, codes)
         }
@@ -245,7 +301,9 @@ public struct SegmentReader: Sendable {
         }
         for i in 0..<n {
             total[i] = total[i] &+ input[i] &+ output[i] &+ cached[i]
-            let rates = hints[PairKey(provider: provider.codes[i] - 1, model: model.codes[i] - 1)] ?? .zero
+            let rates = flagsRaw[i] & 1 != 0
+                ? SegmentFormat.Rates.zero
+                : hints[PairKey(provider: provider.codes[i] - 1, model: model.codes[i] - 1)] ?? .zero
             inCost[i] = inCost[i] &+ SegmentFormat.predict(tokens: input[i], ratePer1K: rates.inputPer1K)
             outCost[i] = outCost[i] &+ SegmentFormat.predict(tokens: output[i], ratePer1K: rates.outputPer1K)
             cachedCost[i] = cachedCost[i] &+ SegmentFormat.predict(tokens: cached[i], ratePer1K: rates.cachedPer1K)
@@ -263,17 +321,21 @@ public struct SegmentReader: Sendable {
     public func promptHashes() throws -> [String?] {
         guard let raw = try rawColumn(.promptHash) else { return [String?](repeating: nil, count: footer.rowCount) }
         return try wrap(.promptHash) { () throws(SegmentError) in
-            var r = ByteReader(raw)
+            let n = footer.rowCount
+            guard raw.count >= n else { throw SegmentError(.corrupt, "tag stream truncated") }
+            var payload = ByteReader(raw, offset: n)
             var out = [String?]()
-            out.reserveCapacity(footer.rowCount)
-            for _ in 0..<footer.rowCount {
-                switch try r.u8() {
+            out.reserveCapacity(n)
+            for i in 0..<n {
+                switch raw[i] {
                 case 0: out.append(nil)
-                case 1: out.append(HexCodec.encode(try r.raw(32)))
-                case 2: out.append(try r.string())
+                case 1: out.append(HexCodec.encode(try payload.raw(32)))
+                case 2: out.append(nil)  // filled below, after the fixed-size payloads
                 case let t: throw SegmentError(.corrupt, "unknown prompt hash tag \(t)")
                 }
             }
+            for i in 0..<n where raw[i] == 2 { out[i] = try payload.string() }
+            guard payload.isAtEnd else { throw SegmentError(.corrupt, "trailing bytes after prompt hashes") }
             return out
         }
     }

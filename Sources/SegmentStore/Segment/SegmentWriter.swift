@@ -35,16 +35,33 @@ public enum SegmentWriter {
         var columns: [(SegmentFormat.Column, SegmentFormat.Encoding, [UInt8])] = []
         let n = events.count
 
-        // request ids
-        var ids = ByteWriter(capacity: n * 16)
+        // request ids: when every id is a v4 UUID (version nibble 4, variant 10), the 6 fixed bits
+        // are dropped: 14 bytes per row plus a stream of 10-bit remainders. Otherwise 16 raw bytes.
         var idTexts = ByteWriter()
         var anyText = false
+        var allV4 = true
         for i in events.indices {
-            ids.u64(events[i].pointee.requestID.high.byteSwapped)  // big-endian: the UUID's bytes in text order
-            ids.u64(events[i].pointee.requestID.low.byteSwapped)
-            let text = events[i].pointee.requestID.text
-            idTexts.optionalString(text)
-            if text != nil { anyText = true }
+            let id = events[i].pointee.requestID
+            if id.text != nil { anyText = true }
+            if (id.high >> 12) & 0xF != 4 || (id.low >> 62) != 0b10 { allV4 = false }
+            idTexts.optionalString(id.text)
+        }
+        var ids = ByteWriter(capacity: n * 16 + 1)
+        if allV4 {
+            ids.u8(1)
+            var bits = BitWriter()
+            for i in events.indices {
+                let id = events[i].pointee.requestID
+                let bytes = id.bytes
+                for b in 0..<16 where b != 6 && b != 8 { ids.u8(bytes[b]) }
+                bits.write(UInt64(bytes[6] & 0x0F) << 6 | UInt64(bytes[8] & 0x3F), width: 10)
+            }
+            ids.append(bits.finish())
+        } else {
+            ids.u8(0)
+            for i in events.indices {
+                ids.append(events[i].pointee.requestID.bytes)
+            }
         }
         columns.append((.requestID, .raw16, ids.bytes))
         if anyText { columns.append((.requestIDText, .nullableString, idTexts.bytes)) }
@@ -59,7 +76,8 @@ public enum SegmentWriter {
 
         let providerDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.provider })
         let modelDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.model })
-        columns.append((.provider, .dictionary, providerDict.bytes))
+        columns.append((.provider, .providerByModel, DictionaryEncoder.encodeGiven(
+            providerDict, modelIndices: modelDict.indices, modelCount: modelDict.entryCount)))
         columns.append((.model, .dictionary, modelDict.bytes))
 
         // Price hints: one entry per distinct (provider, model) pair, in order of first appearance.
@@ -102,7 +120,8 @@ public enum SegmentWriter {
             output.uvarint(UInt64(e.outputTokens))
             cached.uvarint(UInt64(e.cachedTokens))
             total.varint(e.totalTokens &- (e.inputTokens &+ e.outputTokens &+ e.cachedTokens))
-            let r = pairRates[pairOfRow[i]]
+            // A gateway cache hit did not call the provider: predict 0 for its costs.
+            let r = e.wasCached ? SegmentFormat.Rates.zero : pairRates[pairOfRow[i]]
             inCost.varint(e.inputCost.units &- SegmentFormat.predict(tokens: e.inputTokens, ratePer1K: r.inputPer1K))
             outCost.varint(e.outputCost.units &- SegmentFormat.predict(tokens: e.outputTokens, ratePer1K: r.outputPer1K))
             cachedCost.varint(e.cachedCost.units &- SegmentFormat.predict(tokens: e.cachedTokens, ratePer1K: r.cachedPer1K))
@@ -138,20 +157,22 @@ public enum SegmentWriter {
             columns.append((column, .dictionary, DictionaryEncoder.encodeOptional(values)))
         }
 
-        var hashes = ByteWriter(capacity: n * 17)
+        var tags = ByteWriter(capacity: n)
+        var raws = ByteWriter(capacity: n * 16)
+        var texts = ByteWriter()
         var anyHash = false
         for i in events.indices {
-            guard let h = events[i].pointee.promptHash else { hashes.u8(0); continue }
+            guard let h = events[i].pointee.promptHash else { tags.u8(0); continue }
             anyHash = true
             if let raw = HexCodec.decode32(h) {
-                hashes.u8(1)
-                hashes.append(raw)
+                tags.u8(1)
+                raws.append(raw)
             } else {
-                hashes.u8(2)
-                hashes.string(h)
+                tags.u8(2)
+                texts.string(h)
             }
         }
-        if anyHash { columns.append((.promptHash, .hash32, hashes.bytes)) }
+        if anyHash { columns.append((.promptHash, .hash32, tags.bytes + raws.bytes + texts.bytes)) }
 
         // Assemble: header, compressed columns, footer, trailer.
         var file = ByteWriter(capacity: n * 48)
@@ -239,49 +260,100 @@ enum DictionaryEncoder {
         var bytes: [UInt8]
         /// Entry index of each row (non-optional columns only).
         var indices: [Int]
+        var entries: [String]
+        var entryCount: Int { entries.count }
+    }
+
+    /// Encodes a dictionary column that is predicted by another one (provider given model): the
+    /// entries, then for each model entry its most frequent provider entry, then per row 0 when
+    /// the row has its model's usual provider, else entry + 1.
+    static func encodeGiven(_ column: Result, modelIndices: [Int], modelCount: Int) -> [UInt8] {
+        var counts = [[Int: Int]](repeating: [:], count: modelCount)
+        for (i, m) in modelIndices.enumerated() { counts[m][column.indices[i], default: 0] += 1 }
+        let usual = counts.map { c in c.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? 0 }
+        var w = ByteWriter(capacity: modelIndices.count + 64)
+        w.uvarint(UInt64(column.entries.count))
+        for e in column.entries { w.string(e) }
+        w.uvarint(UInt64(usual.count))
+        for u in usual { w.uvarint(UInt64(u)) }
+        for (i, m) in modelIndices.enumerated() {
+            let p = column.indices[i]
+            w.uvarint(p == usual[m] ? 0 : UInt64(p + 1))
+        }
+        return w.bytes
     }
 
     static func encode(_ values: [String]) -> Result {
-        var dict: [String: Int] = [:]
-        var entries: [String] = []
-        var indices = [Int]()
-        indices.reserveCapacity(values.count)
-        for v in values {
-            if let i = dict[v] {
-                indices.append(i)
-            } else {
-                dict[v] = entries.count
-                indices.append(entries.count)
-                entries.append(v)
-            }
-        }
+        let (entries, codes) = rank(values.map { Optional($0) })
         var w = ByteWriter(capacity: values.count + 64)
         w.uvarint(UInt64(entries.count))
         for e in entries { w.string(e) }
-        for i in indices { w.uvarint(UInt64(i + 1)) }
-        return Result(bytes: w.bytes, indices: indices)
+        for c in codes { w.uvarint(UInt64(c)) }
+        return Result(bytes: w.bytes, indices: codes.map { $0 - 1 }, entries: entries)
     }
 
     static func encodeOptional(_ values: [String?]) -> [UInt8] {
-        var dict: [String: Int] = [:]
-        var entries: [String] = []
-        var codes = [Int]()
-        codes.reserveCapacity(values.count)
-        for v in values {
-            guard let v else { codes.append(0); continue }
-            if let i = dict[v] {
-                codes.append(i + 1)
-            } else {
-                dict[v] = entries.count
-                entries.append(v)
-                codes.append(entries.count)
-            }
-        }
+        let (entries, codes) = rank(values)
         var w = ByteWriter(capacity: values.count + 64)
         w.uvarint(UInt64(entries.count))
         for e in entries { w.string(e) }
         for c in codes { w.uvarint(UInt64(c)) }
         return w.bytes
+    }
+
+    /// Entries ordered by descending frequency (ties: first appearance), so frequent values get
+    /// the smallest codes (one-byte varints, skewed bytes that zstd's entropy coder likes).
+    /// Codes: 0 = null, i + 1 = entry i.
+    static func rank(_ values: [String?]) -> (entries: [String], codes: [Int]) {
+        var first: [String: Int] = [:]
+        var distinct: [String] = []
+        var counts: [Int] = []
+        var provisional = [Int]()
+        provisional.reserveCapacity(values.count)
+        for v in values {
+            guard let v else { provisional.append(-1); continue }
+            if let i = first[v] {
+                counts[i] += 1
+                provisional.append(i)
+            } else {
+                first[v] = distinct.count
+                provisional.append(distinct.count)
+                distinct.append(v)
+                counts.append(1)
+            }
+        }
+        // Few values: by frequency, so frequent values get small codes. Many values (user ids):
+        // sorted text, which zstd compresses far better than a frequency order.
+        let order = distinct.count > 256
+            ? distinct.indices.sorted { distinct[$0] < distinct[$1] }
+            : distinct.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        var rankOf = [Int](repeating: 0, count: distinct.count)
+        for (rank, i) in order.enumerated() { rankOf[i] = rank }
+        return (order.map { distinct[$0] }, provisional.map { $0 < 0 ? 0 : rankOf[$0] + 1 })
+    }
+}
+
+/// Packs fixed-width values into a little-endian bit stream.
+struct BitWriter {
+    var bytes: [UInt8] = []
+    var buffer: UInt64 = 0
+    var count: UInt64 = 0
+
+    mutating func write(_ value: UInt64, width: UInt64) {
+        buffer |= value << count
+        count += width
+        while count >= 8 {
+            bytes.append(UInt8(truncatingIfNeeded: buffer))
+            buffer >>= 8
+            count -= 8
+        }
+    }
+
+    mutating func finish() -> [UInt8] {
+        if count > 0 { bytes.append(UInt8(truncatingIfNeeded: buffer)) }
+        count = 0
+        buffer = 0
+        return bytes
     }
 }
 
