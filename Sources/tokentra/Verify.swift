@@ -12,18 +12,21 @@ struct Verify: AsyncParsableCommand {
         let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
         let store = try await openStore(global)
         let report = try await store.verify()
+        let dedupEntries = await store.dedupEntries
+        let dedupBytes = await store.dedupMemoryBytes
         await store.close()
         let total = report.events + report.unsealedEvents
         let perEvent = total > 0 ? Double(report.bytes) / Double(total) : 0
         if format == "json" {
             let problems = report.problems.map { "{\"file\":\(jsonString($0.file)),\"message\":\(jsonString($0.message))}" }
-            print("{\"ok\":\(report.ok),\"segments\":\(report.segments),\"events\":\(report.events),\"unsealed_events\":\(report.unsealedEvents),\"bytes\":\(report.bytes),\"segment_bytes\":\(report.segmentBytes),\"bytes_per_event\":\(String(format: "%.2f", perEvent)),\"problems\":[\(problems.joined(separator: ","))]}")
+            print("{\"ok\":\(report.ok),\"segments\":\(report.segments),\"events\":\(report.events),\"unsealed_events\":\(report.unsealedEvents),\"bytes\":\(report.bytes),\"segment_bytes\":\(report.segmentBytes),\"bytes_per_event\":\(String(format: "%.2f", perEvent)),\"dedup_entries\":\(dedupEntries),\"dedup_memory_bytes\":\(dedupBytes),\"problems\":[\(problems.joined(separator: ","))]}")
         } else {
             print("ok               \(report.ok)")
             print("segments         \(report.segments)")
             print("events           \(report.events) (+\(report.unsealedEvents) unsealed)")
             print("bytes            \(report.bytes)")
             print("bytes per event  \(String(format: "%.2f", perEvent))")
+            print("dedup state      \(dedupEntries) ids, \(dedupBytes) bytes in memory")
             for p in report.problems { print("PROBLEM  \(p.file): \(p.message)") }
         }
         if !report.ok { throw ExitCodes.rejected }
