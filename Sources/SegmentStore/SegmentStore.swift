@@ -132,40 +132,67 @@ public actor SegmentStore {
     /// (fsync'd in the WAL, sharing the fsync with concurrent callers).
     /// - Throws: ``SegmentError`` (`storageFull`, `io`): then none of these events is stored and
     ///   their request ids stay free for a retry.
-    public func ingest(_ events: [UsageEvent]) async throws -> IngestResult {
+    public nonisolated func ingest(_ events: [UsageEvent]) async throws -> IngestResult {
+        let reservation = try await reserve(events)
+        guard !reservation.accepted.isEmpty else {
+            return IngestResult(stored: 0, duplicateIndices: reservation.duplicates)
+        }
+        // Encoding and the fsync wait happen off the actor; the WAL keeps its own order. A record
+        // that lands in a WAL file after a seal's rotation is harmless: replay skips ids already sealed.
+        let ticket = wal.submit(framed: WriteAheadLog.record(for: reservation.accepted))
+        do {
+            try await ticket.wait()
+        } catch {
+            await release(reservation, failed: true)
+            throw error
+        }
+        await release(reservation, failed: false)
+        return IngestResult(stored: reservation.accepted.count, duplicateIndices: reservation.duplicates)
+    }
+
+    struct Reservation: Sendable {
+        var token: UInt64
+        var accepted: [UsageEvent]
+        var duplicates: [Int]
+        var keys: [IDKey]
+    }
+
+    /// Claims the new (org, request_id)s of `events` and adds them to the memtable under a token
+    /// that stays in flight until ``release(_:failed:)``.
+    private func reserve(_ events: [UsageEvent]) throws -> Reservation {
         guard !closed else { throw SegmentError(.io, "store is closed") }
         var accepted: [UsageEvent] = []
         accepted.reserveCapacity(events.count)
         var duplicates: [Int] = []
-        var insertedKeys: [(String, IDKey)] = []
+        var keys: [IDKey] = []
+        keys.reserveCapacity(events.count)
         for i in events.indices {
             let key = IDKey(events[i].requestID)
-            let org = events[i].orgID
-            if seen[org, default: []].insert(key).inserted {
+            if seen[events[i].orgID, default: []].insert(key).inserted {
                 accepted.append(events[i])
-                insertedKeys.append((org, key))
+                keys.append(key)
             } else {
                 duplicates.append(i)
             }
         }
-        guard !accepted.isEmpty else { return IngestResult(stored: 0, duplicateIndices: duplicates) }
         let token = nextToken
         nextToken += 1
-        memtable.reserveCapacity(memtable.count + accepted.count)
-        for i in accepted.indices { memtable.append(MemEntry(token: token, event: accepted[i])) }
-        inflight.insert(token)
-        let ticket = wal.submit(WriteAheadLog.payload(for: accepted))
-        do {
-            try await ticket.wait()
-            inflight.remove(token)
-        } catch {
-            // Not durable: forget these events so a retry can store them.
-            memtable.removeAll { $0.token == token }
-            for (org, key) in insertedKeys { seen[org]?.remove(key) }
-            inflight.remove(token)
-            throw error
+        if !accepted.isEmpty {
+            memtable.reserveCapacity(memtable.count + accepted.count)
+            for i in accepted.indices { memtable.append(MemEntry(token: token, event: accepted[i])) }
+            inflight.insert(token)
         }
-        if memtable.count >= configuration.memtableEventLimit && flushTask == nil {
+        return Reservation(token: token, accepted: accepted, duplicates: duplicates, keys: keys)
+    }
+
+    private func release(_ r: Reservation, failed: Bool) {
+        if failed {
+            // Not durable: forget these events so a retry can store them.
+            memtable.removeAll { $0.token == r.token }
+            for (i, key) in r.keys.enumerated() { seen[r.accepted[i].orgID]?.remove(key) }
+        }
+        inflight.remove(r.token)
+        if !failed && memtable.count >= configuration.memtableEventLimit && flushTask == nil {
             // Seal in the background; errors are logged and retried by the next flush.
             Task { [logger] in
                 do { _ = try await self.flush() } catch {
@@ -173,7 +200,6 @@ public actor SegmentStore {
                 }
             }
         }
-        return IngestResult(stored: accepted.count, duplicateIndices: duplicates)
     }
 
     /// Number of events acknowledged but not yet sealed into segments.

@@ -66,10 +66,9 @@ struct Ingest: AsyncParsableCommand {
                 defer { if fd > 0 { Glibc.close(fd) } }
                 let reader = ChunkReader(fd: fd, name: name)
                 let org = self.org
-                try await reader.forEachChunk { chunk, firstLine, format in
-                    let result = await Self.decodeParallel(chunk, firstLine: firstLine, format: format,
-                                                           decoder: decoder, org: org, nowMs: nowMs)
-                    let stored = try await store.ingest(result.events)
+                // Decoding chunk k+1 overlaps with storing chunk k (WAL write + fsync).
+                var pending: Task<(SegmentStore.IngestResult, ChunkResult), any Error>?
+                func account(_ stored: SegmentStore.IngestResult, _ result: ChunkResult) {
                     processed += stored.stored
                     duplicates += stored.duplicateIndices.count
                     failed += result.failures.count
@@ -82,6 +81,19 @@ struct Ingest: AsyncParsableCommand {
                         let rate = Double(processed + duplicates + failed) / max(0.001, Date().timeIntervalSince(started))
                         FileHandle.standardError.write(Data("\r\(name): \(lines) lines, \(processed) stored, \(duplicates) duplicates, \(failed) failed, \(Int(rate)) events/s   ".utf8))
                     }
+                }
+                try await reader.forEachChunk { chunk, firstLine, format in
+                    let result = await Self.decodeParallel(chunk, firstLine: firstLine, format: format,
+                                                           decoder: decoder, org: org, nowMs: nowMs)
+                    if let previous = pending {
+                        let (stored, decoded) = try await previous.value
+                        account(stored, decoded)
+                    }
+                    pending = Task { (try await store.ingest(result.events), result) }
+                }
+                if let previous = pending {
+                    let (stored, decoded) = try await previous.value
+                    account(stored, decoded)
                 }
             }
             try await store.flush()

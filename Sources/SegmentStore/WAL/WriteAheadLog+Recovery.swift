@@ -94,6 +94,26 @@ extension WriteAheadLog {
         return "0x" + String(repeating: "0", count: 8 - s.count) + s
     }
 
+    /// Encodes a batch of events as one framed WAL record (header filled in place, no copies).
+    static func record(for events: [UsageEvent]) -> [UInt8] {
+        var w = ByteWriter(capacity: events.count * 160 + 16)
+        w.u32(0)  // length, patched below
+        w.u32(0)  // CRC32C, patched below
+        w.u8(typeEvents)
+        w.u32(UInt32(events.count))
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { EventRecordCodec.encode(buffer.baseAddress! + i, into: &w) }
+        }
+        var bytes = w.bytes
+        let length = UInt32(bytes.count - recordHeaderSize)
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        for i in 0..<4 {
+            bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
+            bytes[4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))
+        }
+        return bytes
+    }
+
     /// Encodes a batch of events as one WAL record payload.
     static func payload(for events: [UsageEvent]) -> [UInt8] {
         var w = ByteWriter(capacity: events.count * 160 + 4)

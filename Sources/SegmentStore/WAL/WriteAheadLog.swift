@@ -96,7 +96,11 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// Queues one record for the next group commit and returns at once; ``WALTicket/wait()`` returns
     /// when it is durable, together with everything queued before it.
     public func submit(_ payload: [UInt8]) -> WALTicket {
-        let framed = Self.frame(payload)
+        submit(framed: Self.frame(payload))
+    }
+
+    /// Queues an already framed record (see ``record(for:)``).
+    func submit(framed: [UInt8]) -> WALTicket {
         condition.lock()
         defer { condition.unlock() }
         let ticket = WALTicket(sequence: currentSequence)
@@ -104,10 +108,9 @@ public final class WriteAheadLog: @unchecked Sendable {
             ticket.complete(SegmentError(.io, "write-ahead log is closed"))
             return ticket
         }
-        if var last = queue.last, last.sequence == currentSequence {
-            last.bytes.append(contentsOf: framed)
-            last.waiters.append(ticket)
-            queue[queue.count - 1] = last
+        if let last = queue.indices.last, queue[last].sequence == currentSequence {
+            queue[last].bytes.append(contentsOf: framed)  // in place: no copy of the chunk
+            queue[last].waiters.append(ticket)
         } else {
             queue.append(Chunk(sequence: currentSequence, bytes: framed, waiters: [ticket]))
         }
@@ -143,9 +146,8 @@ public final class WriteAheadLog: @unchecked Sendable {
     private func syncTicket() -> WALTicket {
         condition.lock()
         let ticket = WALTicket(sequence: currentSequence)
-        if var last = queue.last {
-            last.waiters.append(ticket)
-            queue[queue.count - 1] = last
+        if let last = queue.indices.last {
+            queue[last].waiters.append(ticket)
         } else {
             // The writer may be in the middle of a chunk; an empty chunk completes right after it.
             queue.append(Chunk(sequence: currentSequence, bytes: [], waiters: [ticket]))
