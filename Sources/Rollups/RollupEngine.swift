@@ -105,42 +105,94 @@ public struct RollupEngine: Sendable {
     }
 
     func perform(now: Int64, rebuild: Bool, jobID: Int64, clock: ContinuousClock, started: ContinuousClock.Instant) async throws -> Summary {
+        func seconds(since t: ContinuousClock.Instant) -> Double {
+            let d = clock.now - t
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        let cpuStart = Self.cpuSeconds()
         try await store.flush()
+        let flushed = clock.now
         let snapshot = try index.rollupSnapshot()
         let marks = snapshot.dirty.filter { $0.hourStart < now }
         let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
+        let planned = clock.now
 
-        var updates: [RollupDayUpdate] = []
-        updates.reserveCapacity(work.count)
+        // Rows are written while later days are computed, in one transaction that commits only
+        // after the last day (and rolls back if anything fails).
+        let channel = UpdateChannel()
+        let index = self.index
+        let pipelined = index.supportsConcurrentReads
+        var collected: [RollupDayUpdate] = []
+        async let written: Void = pipelined
+            ? Self.write(index: index, marks: marks, maxSegmentID: snapshot.maxSegmentID, jobID: jobID, channel: channel)
+            : ()
+
         var summary = Summary()
         let computedAt = Self.wallClockMs()
-        try await withThrowingTaskGroup(of: (RollupDayUpdate, Int).self) { group in
-            var next = 0
-            func launch() {
-                let w = work[next]
-                next += 1
-                group.addTask { [self] in try self.compute(w, computedAt: computedAt) }
+        do {
+            try await withThrowingTaskGroup(of: (RollupDayUpdate, Int).self) { group in
+                var next = 0
+                func launch() {
+                    let w = work[next]
+                    next += 1
+                    group.addTask { [self] in try self.compute(w, computedAt: computedAt) }
+                }
+                while next < work.count && next < parallelism { launch() }
+                while let (update, events) = try await group.next() {
+                    summary.hours += update.hours.count
+                    summary.days += update.replacesDay ? 1 : 0
+                    summary.eventsScanned += events
+                    if pipelined { channel.push(update) } else { collected.append(update) }
+                    if next < work.count { launch() }
+                }
             }
-            while next < work.count && next < parallelism { launch() }
-            while let (update, events) = try await group.next() {
-                updates.append(update)
-                summary.eventsScanned += events
-                if next < work.count { launch() }
-            }
+        } catch {
+            channel.fail(error)
+            _ = try? await written
+            throw error
         }
-        updates.sort { ($0.orgID, $0.day) < ($1.orgID, $1.day) }
-        summary.hours = updates.reduce(0) { $0 + $1.hours.count }
-        summary.days = updates.reduce(0) { $0 + ($1.replacesDay ? 1 : 0) }
-        let elapsed = clock.now - started
-        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let details = "{\"hours\":\(summary.hours),\"days\":\(summary.days),\"now\":\(now),\"rebuild\":\(rebuild),\"seconds\":\(summary.seconds)}"
-        try index.commitRollup(
-            updates, marks: marks, maxSegmentID: snapshot.maxSegmentID,
-            jobRun: (id: jobID, finishedAt: Self.wallClockMs(), buckets: Int64(summary.hours + summary.days),
-                     events: Int64(summary.eventsScanned), details: details))
-        let total = clock.now - started
-        summary.seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        let computed = clock.now
+        let cpuComputed = Self.cpuSeconds()
+        let details = "{\"hours\":\(summary.hours),\"days\":\(summary.days),\"now\":\(now),\"rebuild\":\(rebuild),\"seconds\":\(seconds(since: started))}"
+        let finish = (finishedAt: Self.wallClockMs(), buckets: Int64(summary.hours + summary.days),
+                      events: Int64(summary.eventsScanned), details: details)
+        if pipelined {
+            channel.close(finish: finish)
+            try await written
+        } else {
+            try index.commitRollup(collected, marks: marks, maxSegmentID: snapshot.maxSegmentID,
+                                   jobRun: (id: jobID, finishedAt: finish.finishedAt, buckets: finish.buckets,
+                                            events: finish.events, details: finish.details))
+        }
+        summary.seconds = seconds(since: started)
+        logger.debug("rollup phases", metadata: [
+            "rollup.flush_seconds": "\(seconds(since: started) - seconds(since: flushed))",
+            "rollup.plan_seconds": "\(seconds(since: flushed) - seconds(since: planned))",
+            "rollup.compute_seconds": "\(seconds(since: planned) - seconds(since: computed))",
+            "rollup.commit_wait_seconds": "\(seconds(since: computed))",
+            "rollup.days": "\(work.count)", "rollup.compute_cpu_seconds": "\(cpuComputed - cpuStart)",
+            "rollup.commit_cpu_seconds": "\(Self.cpuSeconds() - cpuComputed)",
+        ])
         return summary
+    }
+
+    /// Writes the updates `channel` delivers in one transaction, on a thread of its own (SQLite
+    /// calls block).
+    static func write(index: IndexDatabase, marks: [DirtyMark], maxSegmentID: Int64, jobID: Int64,
+                      channel: UpdateChannel) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                do {
+                    try index.commitRollup(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID,
+                                           next: { try channel.pop() }, finish: { channel.finish! })
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "tokentra.rollup.writer"
+            thread.start()
+        }
     }
 
     /// Groups the hours to recompute by (org, UTC day), with the segments that can hold their events.
@@ -188,36 +240,88 @@ public struct RollupEngine: Sendable {
 
     /// Recomputes the selected hours of one day and the day itself.
     func compute(_ w: DayWork, computedAt: Int64) throws -> (RollupDayUpdate, Int) {
-        var aggregator = DayAggregator(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
+        var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
         let directory = store.configuration.dataDirectory
         for s in w.segments {
-            try aggregator.add(segment: SegmentReader(path: directory + "/" + s.file))
+            try day.add(segment: SegmentReader(path: directory + "/" + s.file))
         }
-        let fresh = aggregator.buckets()
         var hours: [Int64] = []
         for h in 0..<24 where w.hoursMask & (1 << UInt32(h)) != 0 { hours.append(w.dayStart + Int64(h) * UTC.msPerHour) }
-        let hourly = fresh.keys.sorted().map { RollupRowCodec.row(fresh[$0]!, computedAt: computedAt) }
-
-        // The day is the merge of all its hourly buckets: the fresh ones and the stored others.
-        var dayBuckets = fresh.keys.sorted().map { fresh[$0]! }
+        // The day merges all its hourly buckets: the recomputed ones and the stored others.
+        var stored: [RollupBucket] = []
         if w.hoursMask != 0xFF_FFFF {
             for row in try index.hourlyRows(orgID: w.orgID, dayStartMs: w.dayStart, excluding: Set(hours)) {
                 do {
-                    dayBuckets.append(try RollupRowCodec.bucket(row))
+                    stored.append(try RollupRowCodec.bucket(row))
                 } catch {
                     throw RollupError(.corrupt, "rollup_hourly row of \(w.orgID) at \(UTCTimestamp.format(row.bucketStart)): \(error)")
                 }
             }
-            dayBuckets.sort { $0.bucketStart < $1.bucketStart }
         }
-        var daily: RollupRow?
-        if !dayBuckets.isEmpty {
-            let day = RollupBucket.combining(dayBuckets, orgID: w.orgID, bucketStart: w.dayStart, compression: compression)
-            daily = RollupRowCodec.row(day, computedAt: computedAt)
-        }
+        let (hourly, daily) = day.rows(stored: stored, computedAt: computedAt)
         let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily)
-        return (update, aggregator.events)
+        return (update, day.events)
+    }
+
+    /// CPU time used by the process so far, in seconds.
+    static func cpuSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     static func wallClockMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// Hands computed days to the writer thread: a blocking FIFO.
+final class UpdateChannel: @unchecked Sendable {
+    // @unchecked: every stored property is read and written only while holding `condition`.
+    private let condition = NSCondition()
+    private var items: [RollupDayUpdate?] = []
+    private var head = 0
+    private var closed = false
+    private var failure: (any Error)?
+    private var finishValue: (finishedAt: Int64, buckets: Int64, events: Int64, details: String)?
+
+    /// The job run's counts, set by ``close(finish:)``.
+    var finish: (finishedAt: Int64, buckets: Int64, events: Int64, details: String)? {
+        condition.withLock { finishValue }
+    }
+
+    func push(_ update: RollupDayUpdate) {
+        condition.withLock {
+            items.append(update)
+            condition.signal()
+        }
+    }
+
+    /// No more updates: ``pop()`` returns `nil` once the queue is drained.
+    func close(finish: (finishedAt: Int64, buckets: Int64, events: Int64, details: String)) {
+        condition.withLock {
+            finishValue = finish
+            closed = true
+            condition.signal()
+        }
+    }
+
+    /// The run failed: ``pop()`` throws `error`.
+    func fail(_ error: any Error) {
+        condition.withLock {
+            failure = error
+            condition.signal()
+        }
+    }
+
+    /// The next update, waiting for one; `nil` after ``close(finish:)``.
+    func pop() throws -> RollupDayUpdate? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == items.count && !closed && failure == nil { condition.wait() }
+        if let failure { throw failure }
+        guard head < items.count else { return nil }
+        let update = items[head]
+        items[head] = nil
+        head += 1
+        return update
+    }
 }

@@ -241,6 +241,32 @@ extension IndexDatabase {
         }
     }
 
+    /// Like ``commitRollup(_:marks:maxSegmentID:jobRun:)``, but takes the day updates one at a time
+    /// from `next` while the transaction is open, so writing overlaps computing. `next` blocks until
+    /// an update is ready and returns `nil` after the last one; when it throws, the transaction is
+    /// rolled back. `finish` gives the job run's counts once every update is written.
+    ///
+    /// Call it from a thread that may block (not from the cooperative thread pool).
+    public func commitRollup(
+        marks: [DirtyMark], maxSegmentID: Int64, jobRunID: Int64?,
+        next: () throws -> RollupDayUpdate?,
+        finish: () -> (finishedAt: Int64, buckets: Int64, events: Int64, details: String)
+    ) throws {
+        try writer.write { db in
+            while let update = try next() { try Self.writeRollup(db, updates: [update]) }
+            try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
+            if let jobRunID {
+                let f = finish()
+                try db.execute(
+                    sql: "UPDATE job_runs SET finished_at = ?, buckets = ?, events = ?, details = ?, error = NULL WHERE id = ?",
+                    arguments: [f.finishedAt, f.buckets, f.events, f.details, jobRunID])
+            }
+        }
+    }
+
+    /// Whether writes may overlap reads from other threads (a `DatabasePool`, WAL mode).
+    public var supportsConcurrentReads: Bool { writer is DatabasePool }
+
     static func writeRollup(_ db: Database, updates: [RollupDayUpdate]) throws {
         let deleteHour = try db.cachedStatement(sql: "DELETE FROM rollup_hourly WHERE org_id = ? AND hour_start = ?")
         let deleteDay = try db.cachedStatement(sql: "DELETE FROM rollup_daily WHERE org_id = ? AND day = ?")

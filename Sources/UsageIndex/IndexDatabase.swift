@@ -69,6 +69,12 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v2-rollups") { db in
             try createRollupTables(db)
         }
+        m.registerMigration("v3-api-keys") { db in
+            try createAPIKeyTables(db)
+        }
+        m.registerMigration("v4-retention") { db in
+            try createRetentionTables(db)
+        }
         return m
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegmentStore
 import TokentraCore
+import UsageIndex
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,8 @@ struct Ingest: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Org for events without org_id/tenant_id.") var org: String = "default"
     @Option(help: "Reference time for TIMESTAMP_IN_FUTURE / TIMESTAMP_TOO_OLD (ISO-8601; default: now).") var now: String?
-    @Option(help: "Reject events older than this many days before --now (0 disables).") var maxAgeDays: Int = 30
+    @Option(help: "Reject events older than this many days before --now (0 disables; default: each org's raw retention, 30 days unless set).")
+    var maxAgeDays: Int?
     @Option(help: "At most this many errors are listed (all are counted).") var maxErrors: Int = 100
     @Option(help: "Seal into segments every this many events (more: fewer, larger segments; more memory).")
     var sealEvery: Int = 1_000_000
@@ -43,7 +45,8 @@ struct Ingest: AsyncParsableCommand {
         let dir = global.resolvedDataDir
         let prices = try loadPriceTable(dataDir: dir)
         var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = maxAgeDays > 0 ? Int64(maxAgeDays) * 86_400_000 : nil
+        decoderConfig.maxAgeMs = nil  // the horizon is checked per org below, like retention does
+        let horizon = try RawHorizon(dataDir: dir, nowMs: nowMs, overrideDays: maxAgeDays)
         let decoder = EventDecoder(configuration: decoderConfig, priceTable: prices)
         // Open every input before touching the store, so a typo fails fast.
         var inputs: [(String, Int32)] = []
@@ -84,7 +87,7 @@ struct Ingest: AsyncParsableCommand {
                 }
                 try await reader.forEachChunk { chunk, firstLine, format in
                     let result = await Self.decodeParallel(chunk, firstLine: firstLine, format: format,
-                                                           decoder: decoder, org: org, nowMs: nowMs)
+                                                           decoder: decoder, org: org, nowMs: nowMs, horizon: horizon)
                     if let previous = pending {
                         let (stored, decoded) = try await previous.value
                         account(stored, decoded)
@@ -123,7 +126,8 @@ struct Ingest: AsyncParsableCommand {
 
     /// Decodes a chunk on every core: NDJSON chunks are split at line boundaries.
     static func decodeParallel(
-        _ chunk: [UInt8], firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String, nowMs: Int64
+        _ chunk: [UInt8], firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String, nowMs: Int64,
+        horizon: RawHorizon
     ) async -> ChunkResult {
         let parts = format == .ndjson ? splitAtLines(chunk, parts: ProcessInfo.processInfo.activeProcessorCount) : [0..<chunk.count]
         // Line number of each part's start.
@@ -139,7 +143,7 @@ struct Ingest: AsyncParsableCommand {
         await withTaskGroup(of: (Int, ChunkResult).self) { group in
             for (i, range) in parts.enumerated() {
                 group.addTask {
-                    (i, decode(chunk, range: range, firstLine: starts[i], format: format, decoder: decoder, org: org, nowMs: nowMs))
+                    (i, decode(chunk, range: range, firstLine: starts[i], format: format, decoder: decoder, org: org, nowMs: nowMs, horizon: horizon))
                 }
             }
             for await (i, r) in group { results[i] = r }
@@ -155,7 +159,7 @@ struct Ingest: AsyncParsableCommand {
 
     static func decode(
         _ chunk: [UInt8], range: Range<Int>, firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String,
-        nowMs: Int64
+        nowMs: Int64, horizon: RawHorizon
     ) -> ChunkResult {
         var result = ChunkResult()
         chunk.withUnsafeBufferPointer { all in
@@ -165,7 +169,12 @@ struct Ingest: AsyncParsableCommand {
                 switch item.kind {
                 case .object(let bytes):
                     switch decoder.decode(bytes, org: policy, nowMs: nowMs) {
-                    case .success(let e): result.events.append(e)
+                    case .success(let e):
+                        if let error = horizon.check(e) {
+                            result.failures.append(Failure(line: item.line, index: item.index, requestID: e.requestID.description, error: error))
+                        } else {
+                            result.events.append(e)
+                        }
                     case .failure(let f):
                         result.failures.append(Failure(line: item.line, index: item.index, requestID: f.requestID, error: f.error))
                     }
@@ -263,5 +272,36 @@ struct ChunkReader {
             line += chunk.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
             if !more && pending.isEmpty { return }
         }
+    }
+}
+
+/// The oldest raw day each org accepts: events older than the org's raw retention horizon are
+/// rejected at ingest (TIMESTAMP_TOO_OLD), so retention and late data never fight.
+struct RawHorizon: Sendable {
+    let nowMs: Int64
+    let overrideDays: Int?
+    let policies: [String: RetentionPolicy]
+
+    init(dataDir: String, nowMs: Int64, overrideDays: Int?) throws {
+        self.nowMs = nowMs
+        self.overrideDays = overrideDays
+        let path = dataDir + "/index.sqlite"
+        policies = FileManager.default.fileExists(atPath: path) ? try IndexDatabase(path: path).retentionPolicies() : [:]
+    }
+
+    func check(_ e: UsageEvent) -> EventError? {
+        let days: Int
+        if let overrideDays {
+            guard overrideDays > 0 else { return nil }
+            days = overrideDays
+        } else {
+            days = (policies[e.orgID] ?? policies[IndexDatabase.defaultPolicyOrg] ?? .builtIn).rawDays
+        }
+        let today = nowMs - ((nowMs % 86_400_000) + 86_400_000) % 86_400_000
+        let cutoff = today - Int64(days) * 86_400_000
+        guard e.timestampMs < cutoff else { return nil }
+        return EventError(.timestampTooOld,
+                          "timestamp \(formatTimestamp(e.timestampMs)) is before org \(e.orgID)'s raw retention horizon (\(days) days: earliest accepted \(formatTimestamp(cutoff)))",
+                          field: "timestamp")
     }
 }

@@ -1,52 +1,89 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import SegmentStore
+import TokentraCore
+import TokentraHTTP
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the daemon on a data directory (storage: WAL recovery and periodic sealing).")
+        abstract: "Run the daemon: HTTP ingest API, health and metrics endpoints, scheduled seals and rollups.",
+        discussion: """
+            Settings come from flags, then TOKENTRA_* environment variables, then the TOML file given \
+            with --config (or TOKENTRA_CONFIG), then defaults; --print-config shows the result. \
+            SIGTERM/SIGINT drain in-flight requests, seal the WAL and exit 0. Under systemd \
+            (Type=notify) it sends READY=1 once recovered and listening, WATCHDOG=1 pings and STOPPING=1.
+            """)
 
-    @OptionGroup var global: GlobalOptions
-    @Option(help: "Seconds between seals of fresh events into segments.") var sealInterval: Int = 60
+    @Option(name: .customLong("data-dir"), help: "Data directory (env TOKENTRA_DATA_DIR; default ./data).")
+    var dataDir: String?
+    @Option(help: "Listen address (env TOKENTRA_SERVER_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Listen port (env TOKENTRA_SERVER_PORT; default 8080; 0 picks a free port).") var port: String?
+    @Option(help: "TOML configuration file (env TOKENTRA_CONFIG).") var config: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env TOKENTRA_LOG_LEVEL; default info).")
+    var logLevel: String?
+    @Flag(help: "Print the effective configuration (value and source of every setting) as JSON and exit.")
+    var printConfig = false
 
     func run() async throws {
-        let dir = global.resolvedDataDir
-        var logger = Logger(label: "tokentra")
-        logger.logLevel = .info
-        let store = try await SegmentStore.open(
-            configuration: storeConfiguration(dataDir: dir, prices: try loadPriceTable(dataDir: dir)), logger: logger)
-        let unsealed = await store.unsealedCount
-        logger.info("tokentra storage is open", metadata: ["data_dir": "\(dir)", "wal.replayed_events": "\(unsealed)"])
-        print("tokentra \(TokentraVersion.string): storage open on \(dir) (\(unsealed) events recovered from the WAL); sealing every \(sealInterval) s. Ctrl-C to stop.")
-        let signals = AsyncSignals()
-        while !signals.received {
-            try? await Task.sleep(for: .seconds(1))
-            if Int(Date().timeIntervalSince1970) % max(1, sealInterval) == 0 {
-                do { try await store.flush() } catch { logger.error("seal failed", metadata: ["error": "\(error)"]) }
+        let environment = ProcessInfo.processInfo.environment
+        var flags: [String: String] = [:]
+        flags["data_dir"] = dataDir
+        flags["server.host"] = host
+        flags["server.port"] = port
+        flags["log.level"] = logLevel
+        let loaded: ConfigurationLoader.Loaded
+        do {
+            loaded = try ConfigurationLoader.load(file: config ?? environment["TOKENTRA_CONFIG"], environment: environment, flags: flags)
+        } catch let error as ConfigurationError {
+            throw ToolError(error.description)
+        }
+        if printConfig {
+            print(ConfigurationLoader.describe(loaded))
+            return
+        }
+        let settings = loaded.configuration
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        let factory = TokentraMetrics.makePrometheusFactory(registry: registry)
+        MetricsSystem.bootstrap(factory)
+        let metrics = TokentraMetrics(factory: factory)
+        let logger = Logger(label: "tokentra")
+
+        let dir = settings.dataDirectory
+        let prices = try loadPriceTable(dataDir: dir)
+        var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
+        storeConfig.memtableEventLimit = settings.memtableEventLimit
+        var decoderConfig = EventDecoderConfiguration()
+        decoderConfig.maxAgeMs = settings.maxEventAgeDays > 0 ? Int64(settings.maxEventAgeDays) * 86_400_000 : nil
+        let notifier = SystemdNotifier.fromEnvironment()
+        notifier?.notify("STATUS=recovering \(dir)")
+        let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)
+        let recovered = await store.unsealedCount
+        logger.info("storage open", metadata: [
+            "data_dir": "\(dir)", "wal.replayed_events": "\(recovered)", "version": "\(TokentraVersion.string)",
+        ])
+        let daemon = TokentraDaemon(
+            configuration: settings, store: store, decoder: EventDecoder(configuration: decoderConfig, priceTable: prices),
+            logger: logger, registry: registry, metrics: metrics, serverVersion: TokentraVersion.string, notifier: notifier)
+        do {
+            let host = settings.host
+            try await daemon.run { port in
+                // One line on stdout for scripts and tests (the logs go to stderr).
+                FileHandle.standardOutput.write(Data("tokentra listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)\n".utf8))
             }
+        } catch {
+            // The store service closes the store on the way out; make sure of it when startup failed.
+            await store.close()
+            throw ToolError("serve failed: \(error)")
         }
-        try await store.flush()
-        await store.close()
-        print("tokentra stopped cleanly")
-    }
-}
-
-/// Notes SIGINT/SIGTERM so the loop can finish cleanly.
-final class AsyncSignals: @unchecked Sendable {
-    // @unchecked: `flag` is only written by the signal sources' serial queue and read as a plain Bool.
-    private var sources: [any DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var flag = false
-    var received: Bool { lock.withLock { flag } }
-
-    init() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.lock.withLock { self?.flag = true } }
-            source.resume()
-            sources.append(source)
-        }
+        logger.info("tokentra stopped cleanly")
     }
 }

@@ -3,66 +3,92 @@ import UsageIndex
 
 /// Converts between ``RollupBucket`` and the stored ``UsageIndex/RollupRow`` (schema/rollups.md).
 ///
-/// `slices` blob, version 1:
+/// `slices` blob, version 1 (varint = unsigned LEB128; zigzag = signed 128-bit zigzag LEB128):
 /// ```
 /// u8      version = 1
+/// varint  n, then n strings (varint byte length + UTF-8): the row's string table, in order of
+///         first reference below
 /// varint  number of dimension sections
 /// per section (dimensions in increasing id order, only those with slices):
 ///   u8      dimension id (RollupDimension)
 ///   varint  byte length of the rest of the section (lets a reader skip it)
 ///   varint  slice count, then the slices in key order:
-///     key       model: provider string, model string; others: optional string (varint len+1, 0 = none)
+///     key       model: varint provider string ref, varint model string ref;
+///               others: varint (string ref + 1), 0 = no value
 ///     varint    requests, errors, cache_hits, unpriced, ttft_count
 ///     zigzag    input_tokens, output_tokens, cached_tokens, total_tokens,
 ///               input_cost, output_cost, cached_cost, total_cost (1e-10 USD), latency_sum_ms, ttft_sum_ms
 ///     varint    digest length, then the digest (RollupDigestCodec)
-///     model only, for feature, team, environment: varint n, then n × (optional string, varint requests, zigzag cost)
+///     model only, for feature, team, environment:
+///               varint n, then n × (varint (string ref + 1) or 0, varint requests, zigzag cost)
 /// ```
-/// Strings are varint length + UTF-8; zigzag values are signed 128-bit LEB128.
 public enum RollupRowCodec {
     static let version: UInt8 = 1
 
     /// Encodes a bucket as a row (`computedAt` in wall-clock ms).
     public static func row(_ b: RollupBucket, computedAt: Int64) -> RollupRow {
-        let t = b.total
+        var table = StringTable()
+        var sections = BlobWriter(capacity: 4096)
+        let present = RollupDimension.allCases.filter { !(b.dimensions[$0] ?? []).isEmpty }
+        sections.uvarint(UInt64(present.count))
+        var s = BlobWriter(capacity: 4096)
+        for d in present {
+            let slices = b.dimensions[d]!
+            s.bytes.removeAll(keepingCapacity: true)
+            s.uvarint(UInt64(slices.count))
+            for slice in slices {
+                if d == .model {
+                    s.uvarint(UInt64(table.ref(slice.key.provider)))
+                    s.uvarint(UInt64(table.ref(slice.key.value ?? "")))
+                } else {
+                    s.uvarint(slice.key.value.map { UInt64(table.ref($0)) + 1 } ?? 0)
+                }
+                writeMeasures(slice.measures, into: &s)
+                var digest = BlobWriter(capacity: 32)
+                RollupDigestCodec.encode(slice.latency, into: &digest)
+                s.uvarint(UInt64(digest.bytes.count))
+                s.append(digest.bytes)
+                if d == .model {
+                    for bd in RollupDimension.breakdownDimensions {
+                        let entries = slice.breakdowns[bd] ?? []
+                        s.uvarint(UInt64(entries.count))
+                        for e in entries {
+                            s.uvarint(e.value.map { UInt64(table.ref($0)) + 1 } ?? 0)
+                            s.uvarint(e.requests)
+                            s.zigzag(e.cost)
+                        }
+                    }
+                }
+            }
+            sections.bytes.append(d.rawValue)
+            sections.uvarint(UInt64(s.bytes.count))
+            sections.append(s.bytes)
+        }
+        return makeRow(orgID: b.orgID, bucketStart: b.bucketStart, total: b.total,
+                       latencyDigest: RollupDigestCodec.encode(b.latency), strings: table.strings,
+                       sections: sections.bytes, computedAt: computedAt)
+    }
+
+    /// Assembles a row from an encoded string table and sections.
+    static func makeRow(orgID: String, bucketStart: Int64, total t: RollupMeasures, latencyDigest: [UInt8],
+                        strings: [String], sections: [UInt8], computedAt: Int64) -> RollupRow {
+        var w = BlobWriter(capacity: sections.count + 16 * strings.count + 8)
+        w.bytes.append(version)
+        w.uvarint(UInt64(strings.count))
+        for s in strings { w.string(s) }
+        w.append(sections)
         return RollupRow(
-            orgID: b.orgID, bucketStart: b.bucketStart, requestCount: t.requests, errorCount: t.errors,
-            cacheHitCount: t.cacheHits, unpricedCount: t.unpriced, inputTokens: int64(t.inputTokens),
-            outputTokens: int64(t.outputTokens), cachedTokens: int64(t.cachedTokens), totalTokens: int64(t.totalTokens),
-            inputCost: int64(t.inputCost), outputCost: int64(t.outputCost), cachedCost: int64(t.cachedCost),
-            totalCost: int64(t.totalCost), latencySumMs: int64(t.latencySumMs), ttftCount: t.ttftCount,
-            ttftSumMs: int64(t.ttftSumMs), latencyDigest: RollupDigestCodec.encode(b.latency),
-            slices: encodeSlices(b), computedAt: computedAt)
+            orgID: orgID, bucketStart: bucketStart, requestCount: t.requests, errorCount: t.errors,
+            cacheHitCount: t.cacheHits, unpricedCount: t.unpriced, inputTokens: Int64(exactly: t.inputTokens),
+            outputTokens: Int64(exactly: t.outputTokens), cachedTokens: Int64(exactly: t.cachedTokens),
+            totalTokens: Int64(exactly: t.totalTokens), inputCost: Int64(exactly: t.inputCost),
+            outputCost: Int64(exactly: t.outputCost), cachedCost: Int64(exactly: t.cachedCost),
+            totalCost: Int64(exactly: t.totalCost), latencySumMs: Int64(exactly: t.latencySumMs), ttftCount: t.ttftCount,
+            ttftSumMs: Int64(exactly: t.ttftSumMs), latencyDigest: latencyDigest, slices: w.bytes, computedAt: computedAt)
     }
 
     @inline(__always)
-    static func int64(_ v: Int128) -> Int64? { Int64(exactly: v) }
-
-    static func encodeSlices(_ b: RollupBucket) -> [UInt8] {
-        var w = BlobWriter(capacity: 4096)
-        w.bytes.append(version)
-        let present = RollupDimension.allCases.filter { !(b.dimensions[$0] ?? []).isEmpty }
-        w.uvarint(UInt64(present.count))
-        for d in present {
-            let slices = b.dimensions[d]!
-            var s = BlobWriter(capacity: 64 * slices.count)
-            s.uvarint(UInt64(slices.count))
-            for slice in slices { encode(slice, dimension: d, into: &s) }
-            w.bytes.append(d.rawValue)
-            w.uvarint(UInt64(s.bytes.count))
-            w.append(s.bytes)
-        }
-        return w.bytes
-    }
-
-    static func encode(_ slice: RollupSlice, dimension d: RollupDimension, into w: inout BlobWriter) {
-        if d == .model {
-            w.string(slice.key.provider)
-            w.string(slice.key.value ?? "")
-        } else {
-            w.optionalString(slice.key.value)
-        }
-        let m = slice.measures
+    static func writeMeasures(_ m: RollupMeasures, into w: inout BlobWriter) {
         w.uvarint(m.requests)
         w.uvarint(m.errors)
         w.uvarint(m.cacheHits)
@@ -78,25 +104,23 @@ public enum RollupRowCodec {
         w.zigzag(m.totalCost)
         w.zigzag(m.latencySumMs)
         w.zigzag(m.ttftSumMs)
-        var digest = BlobWriter(capacity: 32)
-        RollupDigestCodec.encode(slice.latency, into: &digest)
-        w.uvarint(UInt64(digest.bytes.count))
-        w.append(digest.bytes)
-        if d == .model {
-            for bd in RollupDimension.breakdownDimensions {
-                let entries = slice.breakdowns[bd] ?? []
-                w.uvarint(UInt64(entries.count))
-                for e in entries {
-                    w.optionalString(e.value)
-                    w.uvarint(e.requests)
-                    w.zigzag(e.cost)
-                }
-            }
+    }
+
+    /// The strings of a row, numbered in order of first reference.
+    struct StringTable {
+        var strings: [String] = []
+        var index: [String: Int] = [:]
+        mutating func ref(_ s: String) -> Int {
+            if let i = index[s] { return i }
+            index[s] = strings.count
+            strings.append(s)
+            return strings.count - 1
         }
     }
 
     /// Decodes a stored row.
-    /// - Parameter dimensions: Only decode these dimensions (others are skipped); all by default.
+    /// - Parameter dimensions: Only decode these dimensions (the others are skipped); all by default.
+    ///   The exact totals come from the model slices, which are always read.
     /// - Throws: ``RollupDecodingError`` when a blob is malformed.
     public static func bucket(_ row: RollupRow, dimensions: Set<RollupDimension> = Set(RollupDimension.allCases)) throws -> RollupBucket {
         var total = RollupMeasures()
@@ -110,6 +134,11 @@ public enum RollupRowCodec {
         var r = BlobReader(row.slices)
         let v = try r.byte()
         guard v == version else { throw RollupDecodingError("unsupported rollup slices version \(v)") }
+        let nStrings = try r.uvarint()
+        guard nStrings <= UInt64(r.remaining) else { throw RollupDecodingError("rollup string table out of range") }
+        var strings: [String] = []
+        strings.reserveCapacity(Int(nStrings))
+        for _ in 0..<nStrings { strings.append(try r.string()) }
         let sections = try r.uvarint()
         for _ in 0..<sections {
             let id = try r.byte()
@@ -125,10 +154,10 @@ public enum RollupRowCodec {
             guard n <= UInt64(s.remaining) else { throw RollupDecodingError("rollup slice count out of range") }
             var slices: [RollupSlice] = []
             slices.reserveCapacity(Int(n))
-            for _ in 0..<n { slices.append(try decodeSlice(&s, dimension: d)) }
+            for _ in 0..<n { slices.append(try decodeSlice(&s, dimension: d, strings: strings)) }
             guard s.isAtEnd else { throw RollupDecodingError("rollup slices section has trailing bytes") }
             if d == .model {
-                // The exact totals are the sum of any dimension's slices (the SQL columns may be NULL when beyond 64 bits).
+                // The exact totals are the sum of any dimension's slices (the SQL columns are NULL beyond 64 bits).
                 var sum = RollupMeasures()
                 for sl in slices { sum.add(sl.measures) }
                 bucket.total = sum
@@ -140,12 +169,21 @@ public enum RollupRowCodec {
         return bucket
     }
 
-    static func decodeSlice(_ r: inout BlobReader, dimension d: RollupDimension) throws(RollupDecodingError) -> RollupSlice {
+    static func string(_ strings: [String], _ ref: UInt64) throws(RollupDecodingError) -> String {
+        guard ref < UInt64(strings.count) else { throw RollupDecodingError("rollup string reference out of range") }
+        return strings[Int(ref)]
+    }
+
+    static func optionalString(_ strings: [String], _ ref: UInt64) throws(RollupDecodingError) -> String? {
+        ref == 0 ? nil : try string(strings, ref - 1)
+    }
+
+    static func decodeSlice(_ r: inout BlobReader, dimension d: RollupDimension, strings: [String]) throws(RollupDecodingError) -> RollupSlice {
         let key: SliceKey
         if d == .model {
-            key = SliceKey(provider: try r.string(), value: try r.string())
+            key = SliceKey(provider: try string(strings, try r.uvarint()), value: try string(strings, try r.uvarint()))
         } else {
-            key = SliceKey(value: try r.optionalString())
+            key = SliceKey(value: try optionalString(strings, try r.uvarint()))
         }
         var m = RollupMeasures()
         m.requests = try r.int64()
@@ -177,7 +215,8 @@ public enum RollupRowCodec {
                 var entries: [BreakdownEntry] = []
                 entries.reserveCapacity(Int(n))
                 for _ in 0..<n {
-                    entries.append(BreakdownEntry(value: try r.optionalString(), requests: try r.int64(), cost: try r.zigzag()))
+                    entries.append(BreakdownEntry(value: try optionalString(strings, try r.uvarint()),
+                                                  requests: try r.int64(), cost: try r.zigzag()))
                 }
                 if !entries.isEmpty { breakdowns[bd] = entries }
             }

@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import SegmentStore
+import TokentraCore
+import UsageIndex
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Readiness thresholds.
+public struct ReadinessSettings: Sendable {
+    /// Minimum free bytes on the data directory's filesystem.
+    public var minFreeBytes: Int64 = 256 << 20
+    /// Maximum time a dirty bucket may wait for its rollup.
+    public var maxRollupLagSeconds = 900
+    public init() {}
+}
+
+/// `/healthz` (the process answers), `/readyz` (it can take writes now) and `/metrics`.
+struct HealthController: Sendable {
+    let store: SegmentStore
+    let state: DaemonState
+    let metrics: TokentraMetrics
+    let registry: PrometheusCollectorRegistry?
+    let settings: ReadinessSettings
+    let logger: Logger
+    let wallClock: @Sendable () -> Int64
+
+    var routes: [RouteSpec] {
+        [
+            RouteSpec(path: "/healthz", method: .get) { _, _ in Response.json(.ok, "{\"status\":\"ok\"}") },
+            RouteSpec(path: "/readyz", method: .get) { _, _ in try await self.readiness() },
+            RouteSpec(path: "/metrics", method: .get) { _, _ in try await self.metricsText() },
+        ]
+    }
+
+    /// The outcome of the readiness checks.
+    struct Readiness {
+        var reasons: [String] = []
+        var checks: [(String, Bool, String)] = []
+        var ready: Bool { reasons.isEmpty }
+
+        mutating func check(_ name: String, _ ok: Bool, _ detail: String) {
+            checks.append((name, ok, detail))
+            if !ok { reasons.append(detail) }
+        }
+    }
+
+    func evaluate() async -> Readiness {
+        var r = Readiness()
+        let dir = store.configuration.dataDirectory
+        r.check("shutdown", !state.isStopping, state.isStopping ? "shutting down" : "running")
+        r.check("store", state.isStoreOpen, state.isStoreOpen ? "open" : "segment store is not open")
+        let walWritable = access(dir + "/wal", W_OK) == 0
+        r.check("wal", walWritable, walWritable ? "writable" : "WAL directory \(dir)/wal is not writable")
+        if let free = Self.freeBytes(dir) {
+            let enough = free >= settings.minFreeBytes
+            if enough { state.clearStorageFull() }
+            r.check("disk", enough, enough ? "\(free) bytes free" : "disk space low: \(free) bytes free on the data directory's filesystem, need at least \(settings.minFreeBytes)")
+        } else {
+            r.check("disk", false, "cannot read the free space of \(dir): \(String(cString: strerror(errno)))")
+        }
+        if let since = state.storageFullSinceMs {
+            r.check("storage_full", false, "storage full: writes fail with ENOSPC since \(UTCTimestamp.format(since))")
+        }
+        let now = wallClock()
+        do {
+            let (lag, pending) = try rollupLag(now: now)
+            let ok = lag <= Double(settings.maxRollupLagSeconds)
+            r.check("rollup_lag", ok, ok ? "\(Int(lag)) s (\(pending) buckets pending)" : "rollup lag \(Int(lag)) s exceeds \(settings.maxRollupLagSeconds) s (\(pending) buckets pending)")
+        } catch {
+            r.check("rollup_lag", false, "cannot read the rollup state: \(error)")
+        }
+        return r
+    }
+
+    func rollupLag(now: Int64) throws -> (Double, Int) {
+        let (oldest, pending) = try store.index.oldestPendingRollup(now: now)
+        let lag = oldest.map { max(0, Double(now - $0) / 1000) } ?? 0
+        metrics.updateRollupLag(seconds: lag, pending: pending)
+        return (lag, pending)
+    }
+
+    func readiness() async throws -> Response {
+        let r = await evaluate()
+        var checks = "{"
+        for (i, (name, ok, detail)) in r.checks.enumerated() {
+            if i > 0 { checks += "," }
+            checks += "\"\(name)\":{\"ok\":\(ok),\"detail\":"
+            EventExport.appendJSONString(detail, to: &checks)
+            checks += "}"
+        }
+        checks += "}"
+        if r.ready {
+            return Response.json(.ok, "{\"status\":\"ready\",\"checks\":\(checks)}")
+        }
+        var reason = ""
+        EventExport.appendJSONString(r.reasons.joined(separator: "; "), to: &reason)
+        logger.debug("not ready", metadata: ["readiness.reason": "\(r.reasons.joined(separator: "; "))"])
+        return Response.json(
+            .serviceUnavailable,
+            "{\"status\":\"not_ready\",\"reason\":\(reason),\"checks\":\(checks),\"error\":{\"code\":\"NOT_READY\",\"message\":\(reason)}}")
+    }
+
+    func metricsText() async throws -> Response {
+        guard let registry else {
+            throw APIError(.notFound, code: "NOT_FOUND", message: "metrics are not enabled")
+        }
+        metrics.updateWAL(store.walStatistics)
+        let unsealed = await store.unsealedCount
+        if let totals = try? store.index.segmentTotals() {
+            metrics.updateStore(unsealed: unsealed, segments: totals.count, bytes: totals.bytes, rows: totals.rows)
+        }
+        _ = try? rollupLag(now: wallClock())
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+
+    /// Free bytes available to unprivileged users on the filesystem of `path`.
+    static func freeBytes(_ path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+}

@@ -1,0 +1,262 @@
+import CoreMetrics
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SegmentStore
+import TokentraCore
+
+/// Limits of the ingest endpoint.
+public struct IngestSettings: Sendable {
+    /// Events per request (`BATCH_TOO_LARGE` above).
+    public var maxBatchEvents = 100
+    /// Body bytes as sent (413 above).
+    public var maxBodyBytes = 1 << 20
+    /// Body bytes after gzip decompression (413 above).
+    public var maxDecompressedBytes = 8 << 20
+    /// The whole body must arrive within this time (408).
+    public var bodyTimeout: TimeAmount = .seconds(10)
+    /// Requests per key when the key has no limits of its own.
+    public var defaultLimits = RateLimiter.Limits(perMinute: 6_000, perDay: 1_000_000)
+    /// After a 413, at most this many more body bytes are read and discarded (so the client can
+    /// read the response) before the connection is closed.
+    public var maxDrainBytes = 16 << 20
+
+    public init() {}
+}
+
+/// `POST /api/v1/sdk/ingest` (seed section 13.1) and `GET /api/v1/sdk/ingest`.
+///
+/// The response to a POST is sent only after every accepted event is durable (the store's
+/// `ingest` returned, so the WAL record is fsync'd); a failure to store answers 507 (disk full) or
+/// 500, never 200.
+struct IngestController: Sendable {
+    let store: SegmentStore
+    let decoder: EventDecoder
+    let authorizer: Authorizer
+    let state: DaemonState
+    let metrics: TokentraMetrics
+    let settings: IngestSettings
+    let logger: Logger
+    let serverVersion: String
+    let wallClock: @Sendable () -> Int64
+
+    /// The ingest API version reported by `GET /api/v1/sdk/ingest` (the seed's contract).
+    static let apiVersion = "1.0"
+
+    var routes: [RouteSpec] {
+        [
+            RouteSpec(path: "/api/v1/sdk/ingest", method: .post) { request, context in try await self.ingest(request, context) },
+            RouteSpec(path: "/api/v1/sdk/ingest", method: .get) { _, _ in self.health() },
+        ]
+    }
+
+    func health() -> Response {
+        let now = wallClock()
+        let body = "{\"status\":\"ok\",\"version\":\"\(Self.apiVersion)\",\"server_version\":\"\(serverVersion)\",\"timestamp\":\"\(UTCTimestamp.format(now))\"}"
+        return Response.json(.ok, body)
+    }
+
+    func ingest(_ request: Request, _ context: TokentraRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let now = wallClock()
+        let (key, limit) = try authorizer.authorize(request, scope: .sdkWrite, nowMs: now)
+        var headers = limit.headers
+        do {
+            let body = try await readBody(request, context)
+            return try await process(body: body, key: key, now: now, started: started, headers: &headers)
+        } catch var error as APIError {
+            for field in headers where error.headers[field.name] == nil { error.headers.append(field) }
+            throw error
+        }
+    }
+
+    /// Reads the whole body (bounded in size and time) and inflates it when gzip-encoded.
+    func readBody(_ request: Request, _ context: TokentraRequestContext) async throws -> ByteBuffer {
+        var gzip = false
+        if let encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces), !encoding.isEmpty {
+            switch encoding {
+            case "gzip", "x-gzip": gzip = true
+            case "identity": break
+            default:
+                throw APIError(.unsupportedMediaType, code: "UNSUPPORTED_ENCODING",
+                               message: "Content-Encoding '\(encoding)' is not supported (use gzip or identity)")
+            }
+        }
+        let deadline = BodyDeadline(channel: context.channel, timeout: settings.bodyTimeout)
+        let limit = settings.maxBodyBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            try await drain(request.body, deadline: deadline)
+            throw tooLarge("request body of \(declared) bytes exceeds the limit of \(limit) bytes")
+        }
+        var collected = ByteBuffer()
+        var iterator = request.body.makeAsyncIterator()
+        do {
+            while let chunk = try await iterator.next() {
+                if collected.readableBytes + chunk.readableBytes > limit {
+                    try await drain(iterator, deadline: deadline)
+                    throw tooLarge("request body exceeds the limit of \(limit) bytes")
+                }
+                var chunk = chunk
+                collected.writeBuffer(&chunk)
+            }
+        } catch is BodyTimeoutError {
+            throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT",
+                           message: "request body not received within \(settings.bodyTimeout.nanoseconds / 1_000_000_000) s",
+                           headers: [.connection: "close"])
+        }
+        deadline.disarm()
+        guard gzip else { return collected }
+        do {
+            let inflated = try collected.withUnsafeReadableBytes { raw throws(Gzip.Failure) in
+                try Gzip.decompress(raw, limit: settings.maxDecompressedBytes)
+            }
+            return ByteBuffer(bytes: inflated)
+        } catch .tooLarge(let limit) {
+            throw tooLarge("decompressed request body exceeds the limit of \(limit) bytes")
+        } catch .corrupt(let message) {
+            throw APIError(.badRequest, code: "INVALID_REQUEST", message: message)
+        }
+    }
+
+    func tooLarge(_ message: String) -> APIError {
+        APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: message)
+    }
+
+    /// Reads and discards the rest of a body, so the client finishes sending and can read the
+    /// error; past ``IngestSettings/maxDrainBytes`` or the deadline the connection is closed.
+    func drain<S: AsyncSequence>(_ body: S, deadline: BodyDeadline) async throws where S.Element == ByteBuffer {
+        try await drain(body.makeAsyncIterator(), deadline: deadline)
+    }
+
+    func drain<I: AsyncIteratorProtocol>(_ iterator: I, deadline: BodyDeadline) async throws where I.Element == ByteBuffer {
+        var iterator = iterator
+        var drained = 0
+        do {
+            while let chunk = try await iterator.next() {
+                drained += chunk.readableBytes
+                if drained > settings.maxDrainBytes { return }  // the deadline stays armed and closes the connection
+            }
+            deadline.disarm()
+        } catch {
+            // Timed out or the connection failed: it is closed after the response.
+        }
+    }
+
+    func process(body: ByteBuffer, key: APIKeyInfo, now: Int64, started: ContinuousClock.Instant, headers: inout HTTPFields) async throws -> Response {
+        struct Failure {
+            var index: Int
+            var requestID: String?
+            var error: EventError
+        }
+        let maxEvents = settings.maxBatchEvents
+        let decoder = self.decoder
+        let org = OrgPolicy.fixed(key.orgID)
+        let decoded: Result<([UsageEvent], [Failure]), APIError> = body.withUnsafeReadableBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            switch EventInput.batchBody(bytes, maxEvents: maxEvents) {
+            case .failure(.invalidJSON(let message)):
+                return .failure(APIError(.badRequest, code: "INVALID_REQUEST", message: message))
+            case .failure(.missingEvents):
+                return .failure(APIError(.badRequest, code: "INVALID_REQUEST", message: "events array required: the body must be {\"events\":[...]}"))
+            case .failure(.tooManyEvents(let count, let limit)):
+                return .failure(APIError(.badRequest, code: "BATCH_TOO_LARGE", message: "Maximum \(limit) events per batch (got \(count))"))
+            case .success(let ranges):
+                var events: [UsageEvent] = []
+                events.reserveCapacity(ranges.count)
+                var failures: [Failure] = []
+                for (i, range) in ranges.enumerated() {
+                    switch decoder.decode(UnsafeBufferPointer(rebasing: bytes[range]), org: org, nowMs: now) {
+                    case .success(let e):
+                        events.append(e)
+                    case .failure(let f):
+                        failures.append(Failure(index: i, requestID: f.requestID, error: f.error))
+                    }
+                }
+                return .success((events, failures))
+            }
+        }
+        let (events, failures) = try decoded.get()
+        let errorsJSON: () -> String = {
+            var out = "["
+            for (n, f) in failures.enumerated() {
+                if n > 0 { out += "," }
+                out += "{\"index\":\(f.index),\"request_id\":"
+                if let id = f.requestID { EventExport.appendJSONString(id, to: &out) } else { out += "null" }
+                out += ",\"code\":"
+                EventExport.appendJSONString(f.error.code.rawValue, to: &out)
+                out += ",\"message\":"
+                EventExport.appendJSONString(f.error.message, to: &out)
+                if let field = f.error.field {
+                    out += ",\"field\":"
+                    EventExport.appendJSONString(field, to: &out)
+                }
+                out += "}"
+            }
+            return out + "]"
+        }
+        if events.isEmpty && !failures.isEmpty {
+            metrics.recordBatch(size: failures.count, stored: 0, duplicates: 0, rejectedCodes: failures.map(\.error.code.rawValue))
+            throw APIError(.badRequest, code: "VALIDATION_ERROR", message: "All events failed validation", extraJSON: "\"details\":" + errorsJSON())
+        }
+        var stored = 0
+        var duplicates = 0
+        if !events.isEmpty {
+            do {
+                let result = try await store.ingest(events)
+                stored = result.stored
+                duplicates = result.duplicateIndices.count
+                state.clearStorageFull()
+            } catch let error as SegmentError where error.code == .storageFull {
+                state.markStorageFull(atMs: wallClock())
+                metrics.storageFull.increment()
+                logger.error("disk full: batch rejected, nothing stored", metadata: ["key.id": "\(key.id)", "batch.events": "\(events.count)"])
+                throw APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "STORAGE_FULL",
+                               message: "The server's disk is full: no event of this batch was stored. Retry later.",
+                               headers: [.retryAfter: "30"])
+            } catch {
+                if !state.isStoreOpen {
+                    throw APIError(.serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: "The server is shutting down; retry",
+                                   headers: [.retryAfter: "5"])
+                }
+                throw error
+            }
+        }
+        metrics.recordBatch(size: events.count + failures.count, stored: stored, duplicates: duplicates,
+                            rejectedCodes: failures.map(\.error.code.rawValue))
+        let elapsed = ContinuousClock.now - started
+        metrics.ackDuration.recordNanoseconds(elapsed.nanoseconds)
+        var out = "{\"success\":true,\"processed\":\(stored),\"failed\":\(failures.count),\"duplicates\":\(duplicates),\"errors\":"
+        out += errorsJSON()
+        out += "}"
+        headers[.processingTime] = String(elapsed.nanoseconds / 1_000_000)
+        return Response.json(.ok, out, headers: headers)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let c = components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+}
+
+extension HTTPField.Name {
+    static let processingTime = HTTPField.Name("X-Processing-Time-Ms")!
+    static let apiKey = HTTPField.Name("X-API-Key")!
+    static let rateLimitRemainingMinute = HTTPField.Name("X-RateLimit-Remaining-Minute")!
+    static let rateLimitRemainingDay = HTTPField.Name("X-RateLimit-Remaining-Day")!
+    static let rateLimitLimitMinute = HTTPField.Name("X-RateLimit-Limit-Minute")!
+    static let rateLimitLimitDay = HTTPField.Name("X-RateLimit-Limit-Day")!
+    static let rateLimitResetMinute = HTTPField.Name("X-RateLimit-Reset-Minute")!
+    static let rateLimitResetDay = HTTPField.Name("X-RateLimit-Reset-Day")!
+}
+
+extension Response {
+    static func json(_ status: HTTPResponse.Status, _ body: String, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,66 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TokentraCore
+
+/// An error the HTTP API returns to the client: a status, a machine-readable code and a message,
+/// rendered as `{"error":{"code":...,"message":...}}` (plus `details` for `VALIDATION_ERROR`).
+///
+/// ```swift
+/// throw APIError(.unauthorized, code: "MISSING_AUTH", message: "Authorization header required")
+/// ```
+public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    /// The stable error code (`INVALID_API_KEY`, `BATCH_TOO_LARGE`, ...).
+    public var code: String
+    /// A human-readable explanation.
+    public var message: String
+    /// Extra JSON members of the `error` object, already encoded (`"details":[...]`).
+    public var extraJSON: String?
+    /// Extra response headers (`Retry-After`, `Allow`, rate-limit headers).
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, extraJSON: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extraJSON = extraJSON
+        self.headers = headers
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    /// The JSON body of this error.
+    public var body: String {
+        var out = "{\"error\":{\"code\":"
+        EventExport.appendJSONString(code, to: &out)
+        out += ",\"message\":"
+        EventExport.appendJSONString(message, to: &out)
+        if let extraJSON { out += "," + extraJSON }
+        out += "}}"
+        return out
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response()
+    }
+
+    /// The response for this error.
+    public func response() -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+extension APIError {
+    static func missingAuth() -> APIError {
+        APIError(.unauthorized, code: "MISSING_AUTH", message: "Authorization header required (Authorization: Bearer <api key>)")
+    }
+    static func invalidKey() -> APIError {
+        APIError(.unauthorized, code: "INVALID_API_KEY", message: "Invalid API key. Expected a key of the form tt_live_... or tt_test_... created with `tokentra keys create`")
+    }
+    static func internalError() -> APIError {
+        APIError(.internalServerError, code: "INTERNAL_ERROR", message: "Internal server error")
+    }
+}

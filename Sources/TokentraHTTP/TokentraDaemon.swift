@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import Prometheus
+import Rollups
+import SegmentStore
+import ServiceLifecycle
+import TokentraCore
+import UnixSignals
+
+/// The daemon: the HTTP API, the job scheduler and the segment store, as one `ServiceGroup`.
+///
+/// Services are ordered by dependency: `[store, scheduler, watchdog, http]`. On SIGTERM the group
+/// shuts them down in reverse order: the HTTP server stops accepting, drains in-flight requests
+/// (each answered only after its events are durable), then the scheduler stops, and the store
+/// seals the memtable and closes the WAL last.
+///
+/// ```swift
+/// let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir), logger: logger)
+/// let daemon = TokentraDaemon(configuration: config, store: store, decoder: EventDecoder(), logger: logger)
+/// try await daemon.run()   // until SIGTERM/SIGINT
+/// ```
+public struct TokentraDaemon: Sendable {
+    /// Work the daemon schedules that other modules provide.
+    public struct Hooks: Sendable {
+        /// The rollup (dirty buckets → hourly and daily rows); by default ``RollupEngine``.
+        public var rollup: (@Sendable (_ nowMs: Int64) async throws -> Void)?
+        /// The retention job; `nil` until it exists (the schedule is kept and logged as skipped).
+        public var retention: (@Sendable (_ nowMs: Int64) async throws -> Void)?
+        public init(rollup: (@Sendable (Int64) async throws -> Void)? = nil, retention: (@Sendable (Int64) async throws -> Void)? = nil) {
+            self.rollup = rollup
+            self.retention = retention
+        }
+    }
+
+    public let configuration: TokentraConfiguration
+    public let store: SegmentStore
+    public let state = DaemonState()
+    public let metrics: TokentraMetrics
+    public let registry: PrometheusCollectorRegistry?
+    public let authenticator: APIKeyAuthenticator
+    let decoder: EventDecoder
+    let logger: Logger
+    let serverVersion: String
+    let hooks: Hooks
+    let notifier: SystemdNotifier?
+    let wallClock: @Sendable () -> Int64
+
+    /// - Parameters:
+    ///   - configuration: the resolved configuration.
+    ///   - store: the open store (recovery done).
+    ///   - decoder: the event decoder (price table, age limit).
+    ///   - registry: the Prometheus registry `/metrics` serves; `metrics` must report into it.
+    ///   - metrics: the daemon's metrics (by default reporting to the global `MetricsSystem`).
+    ///   - notifier: systemd notifications (`READY=1`, `WATCHDOG=1`, `STOPPING=1`); `nil` outside systemd.
+    public init(
+        configuration: TokentraConfiguration, store: SegmentStore, decoder: EventDecoder, logger: Logger,
+        registry: PrometheusCollectorRegistry? = nil, metrics: TokentraMetrics = TokentraMetrics(), serverVersion: String = "dev",
+        hooks: Hooks = Hooks(), notifier: SystemdNotifier? = nil,
+        wallClock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.decoder = decoder
+        self.logger = logger
+        self.registry = registry
+        self.metrics = metrics
+        self.serverVersion = serverVersion
+        self.hooks = hooks
+        self.notifier = notifier
+        self.wallClock = wallClock
+        self.authenticator = APIKeyAuthenticator(
+            index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000, logger: logger)
+    }
+
+    var ingestSettings: IngestSettings {
+        var s = IngestSettings()
+        s.maxBatchEvents = configuration.maxBatchEvents
+        s.maxBodyBytes = configuration.maxBodyBytes
+        s.maxDecompressedBytes = configuration.maxDecompressedBytes
+        s.bodyTimeout = .seconds(Int64(configuration.bodyTimeoutSeconds))
+        s.defaultLimits = .init(perMinute: configuration.rateLimitPerMinute, perDay: configuration.rateLimitPerDay)
+        return s
+    }
+
+    /// Every endpoint, in registration order (the route table `schema/openapi.yaml` documents).
+    public var routes: [RouteSpec] {
+        let authorizer = Authorizer(
+            keys: authenticator, limiter: limiter, defaultLimits: ingestSettings.defaultLimits, logger: logger)
+        let ingest = IngestController(
+            store: store, decoder: decoder, authorizer: authorizer, state: state, metrics: metrics, settings: ingestSettings,
+            logger: logger, serverVersion: serverVersion, wallClock: wallClock)
+        var readiness = ReadinessSettings()
+        readiness.minFreeBytes = configuration.readinessMinFreeBytes
+        readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
+        let health = HealthController(
+            store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
+        return ingest.routes + health.routes
+    }
+
+    private let limiter = RateLimiter()
+
+    /// The router with every route and the error/metrics middleware.
+    public func makeRouter() -> Router<TokentraRequestContext> {
+        let routes = self.routes
+        let router = Router(context: TokentraRequestContext.self)
+        router.add(middleware: EdgeMiddleware(routes: routes, metrics: metrics, logger: logger))
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method) { request, context in try await route.handler(request, context) }
+        }
+        return router
+    }
+
+    /// The HTTP application (bound to the configured host and port).
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol
+    {
+        let server = HTTPServerBuilder.http1(
+            configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+        return Application(
+            router: makeRouter(),
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// The scheduled jobs: seal, rollups (periodic, hourly, daily), retention.
+    public func makeJobs() -> [ScheduledJob] {
+        let store = self.store
+        let logger = self.logger
+        let rollup: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
+            _ = try await RollupEngine(store: store, logger: logger).run(now: now)
+        }
+        return [
+            ScheduledJob(name: "seal", schedule: .every(seconds: configuration.sealIntervalSeconds)) { _ in
+                _ = try await store.flush()
+            },
+            ScheduledJob(name: "rollup", schedule: .every(seconds: configuration.rollupIntervalSeconds), group: "rollup", action: rollup),
+            ScheduledJob(name: "rollup-hourly", schedule: .hourly(minute: configuration.hourlyRollupMinute), group: "rollup", action: rollup),
+            ScheduledJob(name: "rollup-daily", schedule: .daily(configuration.dailyRollupTime), group: "rollup", action: rollup),
+            ScheduledJob(name: "retention", schedule: .daily(configuration.retentionTime), action: hooks.retention),
+        ]
+    }
+
+    /// The services in dependency order: store, scheduler, watchdog (under systemd), HTTP.
+    public func makeServices(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let notifier = self.notifier
+        let state = self.state
+        let logger = self.logger
+        let app = makeApplication { port in
+            logger.info("tokentra is listening", metadata: ["server.port": "\(port)", "server.host": "\(configuration.host)"])
+            notifier?.notify("READY=1\nSTATUS=listening on \(configuration.host):\(port)")
+            await onListening(port)
+        }
+        var services: [any Service] = [
+            SegmentStoreService(store: store, state: state, logger: logger),
+            JobScheduler(
+                jobs: makeJobs(), clock: ContinuousClock(), wallClock: wallClock, ledger: IndexJobRunLedger(index: store.index),
+                metrics: metrics, logger: logger),
+        ]
+        if let notifier, let interval = notifier.watchdogInterval {
+            services.append(SystemdWatchdogService(notifier: notifier, interval: interval, clock: ContinuousClock()) {
+                state.isStoreOpen || state.isStopping
+            })
+        }
+        services.append(HTTPServerService(app: app, state: state, notifier: notifier, logger: logger))
+        return services
+    }
+
+    /// The service group; `gracefulShutdownSignals` empty for tests (use `triggerGracefulShutdown()`).
+    public func makeServiceGroup(
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> ServiceGroup {
+        var config = ServiceGroupConfiguration(
+            services: makeServices(onListening: onListening).map { .init(service: $0) },
+            gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        config.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeoutSeconds)
+        config.maximumCancellationDuration = .seconds(5)
+        return ServiceGroup(configuration: config)
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await makeServiceGroup(onListening: onListening).run()
+    }
+}

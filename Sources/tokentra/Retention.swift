@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import SegmentStore
+import TokentraCore
+import UsageIndex
+
+struct Retention: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show, set and enforce per-org retention of raw events, hourly and daily rollups.",
+        subcommands: [Show.self, Set.self, Run.self])
+
+    static func openIndex(_ global: GlobalOptions) throws -> IndexDatabase {
+        let dir = global.resolvedDataDir
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return try IndexDatabase(path: dir + "/index.sqlite")
+    }
+
+    static func policyJSON(_ p: RetentionPolicy) -> String {
+        "\"raw_days\":\(p.rawDays),\"hourly_days\":\(p.hourlyDays),\"daily_days\":\(p.dailyDays)"
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the policy in force per org (own setting, else the default).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this org.") var org: String?
+
+        func run() async throws {
+            let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
+            let index = try Retention.openIndex(global)
+            let own = try index.retentionPolicies()
+            let defaults = own[IndexDatabase.defaultPolicyOrg] ?? .builtIn
+            let orgs = try org.map { [$0] } ?? index.retentionOrgIDs()
+            var rows: [(String, RetentionPolicy, String)] = []
+            for o in orgs {
+                rows.append((o, try index.effectiveRetentionPolicy(orgID: o), own[o] != nil ? "org" : "default"))
+            }
+            if format == "json" {
+                let list = rows.map { "{\"org_id\":\(jsonString($0.0)),\(Retention.policyJSON($0.1)),\"source\":\"\($0.2)\"}" }
+                print("{\"default\":{\(Retention.policyJSON(defaults))},\"orgs\":[\(list.joined(separator: ","))]}")
+            } else {
+                print("default  raw \(defaults.rawDays) d, hourly \(defaults.hourlyDays) d, daily \(defaults.dailyDays) d")
+                for (o, p, source) in rows {
+                    print("\(o.padding(toLength: max(24, o.count), withPad: " ", startingAt: 0)) raw \(p.rawDays) d, hourly \(p.hourlyDays) d, daily \(p.dailyDays) d (\(source))")
+                }
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set an org's retention (or the default for orgs without their own with --default).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The org to set.") var org: String?
+        @Flag(name: .customLong("default"), help: "Set the default for every org without its own policy.") var isDefault = false
+        @Flag(help: "Remove the org's own policy (the default applies again).") var clear = false
+        @Option(help: "Days of raw events to keep.") var rawDays: Int?
+        @Option(help: "Days of hourly rollups to keep.") var hourlyDays: Int?
+        @Option(help: "Days of daily rollups to keep.") var dailyDays: Int?
+
+        func validate() throws {
+            if (org == nil) == !isDefault { throw ValidationError("give exactly one of --org ORG or --default") }
+            for (name, v) in [("--raw-days", rawDays), ("--hourly-days", hourlyDays), ("--daily-days", dailyDays)] {
+                if let v, v < 1 || v > 36_500 { throw ValidationError("\(name) must be between 1 and 36500, got \(v)") }
+            }
+            if clear && (rawDays != nil || hourlyDays != nil || dailyDays != nil) {
+                throw ValidationError("--clear takes no day options")
+            }
+        }
+
+        func run() async throws {
+            let index = try Retention.openIndex(global)
+            let target = org ?? IndexDatabase.defaultPolicyOrg
+            if clear {
+                try index.clearRetentionPolicy(orgID: target)
+            } else {
+                // Unspecified horizons keep the value currently in force.
+                let current = try index.effectiveRetentionPolicy(orgID: target)
+                let policy = RetentionPolicy(rawDays: rawDays ?? current.rawDays, hourlyDays: hourlyDays ?? current.hourlyDays,
+                                             dailyDays: dailyDays ?? current.dailyDays)
+                try index.setRetentionPolicy(policy, orgID: target, now: Int64(Date().timeIntervalSince1970 * 1000))
+            }
+            let p = try index.effectiveRetentionPolicy(orgID: target)
+            print("{\"org_id\":\(jsonString(target)),\(Retention.policyJSON(p))}")
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete raw segments and rollup rows older than each org's horizons.",
+            discussion: "Raw days that still wait for a rollup are kept back and listed (run `tokentra rollup run` first).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Reference time (ISO-8601; default: now).") var now: String?
+        @Option(help: "Only this org.") var org: String?
+        @Flag(help: "Report what would be removed; change nothing.") var dryRun = false
+
+        func run() async throws {
+            let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
+            let nowMs = try now.map { try parseTimeOption($0, name: "--now") } ?? Int64(Date().timeIntervalSince1970 * 1000)
+            let store = try await openStore(global)
+            let outcomes: [RetentionOutcome]
+            do {
+                outcomes = try await store.runRetention(now: nowMs, orgID: org, dryRun: dryRun)
+            } catch {
+                await store.close()
+                throw error
+            }
+            var oldest: [String: (String?, Int64?, String?)] = [:]
+            for o in outcomes { oldest[o.orgID] = try store.index.oldestRetained(orgID: o.orgID) }
+            await store.close()
+            if format == "json" {
+                let rows = outcomes.map { o -> String in
+                    let old = oldest[o.orgID]!
+                    // In a dry run, the oldest retained raw day is the first day not planned for deletion.
+                    return "{\"org_id\":\(jsonString(o.orgID)),\(Retention.policyJSON(o.policy)),\"segment_files\":\(o.segmentFiles.count),\"bytes\":\(o.bytes),\"raw_events\":\(o.rawEvents),\"hourly_rows\":\(o.hourlyRows),\"daily_rows\":\(o.dailyRows),\"raw_cutoff_day\":\(jsonString(o.rawCutoffDay)),\"pending_rollup_days\":[\(o.pendingRollupDays.map(jsonString).joined(separator: ","))],\"oldest_raw_day\":\(old.0.map(jsonString) ?? "null"),\"oldest_hour\":\(old.1.map { jsonString(formatTimestamp($0)) } ?? "null"),\"oldest_day\":\(old.2.map(jsonString) ?? "null")}"
+                }
+                let total = outcomes.reduce(0) { $0 + $1.bytes }
+                print("{\"dry_run\":\(dryRun),\"now\":\(jsonString(formatTimestamp(nowMs))),\"bytes\":\(total),\"orgs\":[\(rows.joined(separator: ","))]}")
+            } else {
+                print(dryRun ? "DRY RUN: nothing was changed" : "retention at \(formatTimestamp(nowMs))")
+                for o in outcomes {
+                    print("\(o.orgID): \(o.segmentFiles.count) segments, \(o.bytes) bytes, \(o.rawEvents) raw events, \(o.hourlyRows) hourly rows, \(o.dailyRows) daily rows" + (o.pendingRollupDays.isEmpty ? "" : "; kept back (rollup pending): \(o.pendingRollupDays.joined(separator: " "))"))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import Logging
+import Rollups
+import SegmentStore
+import TDigest
+import Testing
+import TokentraCore
+import TokentraTestSupport
+import UsageIndex
+
+/// Opens a store in a fresh directory, runs `body`, closes and removes it.
+func withStore<T>(_ name: String = "rollup", _ body: (SegmentStore) async throws -> T) async throws -> T {
+    let dir = TemporaryDirectory(name)
+    defer { dir.remove() }
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir.path), logger: logger)
+    do {
+        let result = try await body(store)
+        await store.close()
+        return result
+    } catch {
+        await store.close()
+        throw error
+    }
+}
+
+func engine(_ store: SegmentStore) -> RollupEngine {
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    return RollupEngine(store: store, logger: logger)
+}
+
+/// Far enough in the future that every test hour is closed.
+let farFuture: Int64 = 4_000_000_000_000
+
+/// Events of two orgs over three days, plus a dense hour for percentile checks.
+func sampleEvents() -> [UsageEvent] {
+    var events = EventFactory.events(4000, org: "org_a", seed: 7, days: 3)
+    events += EventFactory.events(1500, org: "org_b", seed: 8, days: 2)
+    return events
+}
+
+/// Exact sums per (org, bucket, dimension, key) computed directly from events.
+func expectedSlices(_ events: [UsageEvent], bucketMs: Int64) -> [String: RollupMeasures] {
+    var out: [String: RollupMeasures] = [:]
+    for e in events {
+        let start = e.timestampMs - ((e.timestampMs % bucketMs) + bucketMs) % bucketMs
+        let keys: [(String, String?)] = [
+            ("total", ""), ("model", e.provider + "/" + e.model), ("feature", e.feature), ("team", e.team),
+            ("project", e.project), ("environment", e.environment), ("cost_center", e.costCenter),
+        ]
+        for (d, v) in keys {
+            out["\(e.orgID)|\(start)|\(d)|\(v ?? "(none)")", default: RollupMeasures()].add(e)
+        }
+    }
+    return out
+}
+
+func actualSlices(_ index: IndexDatabase, _ g: RollupGranularity) throws -> [String: RollupMeasures] {
+    var out: [String: RollupMeasures] = [:]
+    for row in try index.rollupRows(g) {
+        let b = try RollupRowCodec.bucket(row)
+        out["\(b.orgID)|\(b.bucketStart)|total|"] = b.total
+        for d in RollupDimension.allCases {
+            for s in b.slices(d) {
+                let key = d == .model ? s.key.provider + "/" + (s.key.value ?? "") : (s.key.value ?? "(none)")
+                out["\(b.orgID)|\(b.bucketStart)|\(d.name)|\(key)"] = s.measures
+            }
+        }
+    }
+    return out
+}
+
+/// Rows without their computation time, for comparisons across runs.
+func comparable(_ rows: [RollupRow]) -> [RollupRow] {
+    rows.map { var r = $0; r.computedAt = 0; return r }
+}
+
+@Suite("Rollup engine")
+struct RollupEngineTests {
+    @Test("hourly and daily sums equal an exact computation over the stored events")
+    func exactSums() async throws {
+        let events = sampleEvents()
+        try await withStore { store in
+            let stored = try await store.ingest(events + Array(events.prefix(200)))  // duplicates are not counted twice
+            #expect(stored.stored == events.count)
+            let summary = try await engine(store).run(now: farFuture)
+            #expect(summary.eventsScanned == events.count)
+            #expect(summary.days == Set(events.map { "\($0.orgID)|\($0.timestampMs / 86_400_000)" }).count)
+            let hourly = try actualSlices(store.index, .hour)
+            let expectedHourly = expectedSlices(events, bucketMs: 3_600_000)
+            #expect(hourly.count == expectedHourly.count)
+            for (key, m) in expectedHourly { #expect(hourly[key] == m, "\(key)") }
+            let daily = try actualSlices(store.index, .day)
+            let expectedDaily = expectedSlices(events, bucketMs: 86_400_000)
+            #expect(daily.count == expectedDaily.count)
+            for (key, m) in expectedDaily { #expect(daily[key] == m, "\(key)") }
+            #expect(summary.hours == Set(events.map { "\($0.orgID)|\($0.timestampMs / 3_600_000)" }).count)
+            // The SQL columns hold the same totals.
+            let rows = try store.index.rollupRows(.day)
+            let totalCost = rows.reduce(Int128(0)) { $0 + Int128($1.totalCost!) }
+            #expect(totalCost == events.reduce(Int128(0)) { $0 + Int128($1.totalCost.units) })
+            #expect(rows.reduce(0) { $0 + $1.requestCount } == Int64(events.count))
+        }
+    }
+
+    @Test("model slices carry exact feature, team and environment breakdowns")
+    func breakdowns() async throws {
+        let events = sampleEvents()
+        try await withStore { store in
+            _ = try await store.ingest(events)
+            try await engine(store).run(now: farFuture)
+            var expected: [String: (Int64, Int128)] = [:]
+            for e in events {
+                let day = e.timestampMs / 86_400_000 * 86_400_000
+                for (d, v) in [("feature", e.feature), ("team", e.team), ("environment", e.environment)] {
+                    let key = "\(e.orgID)|\(day)|\(e.provider)/\(e.model)|\(d)|\(v ?? "(none)")"
+                    let old = expected[key] ?? (0, 0)
+                    expected[key] = (old.0 + 1, old.1 + Int128(e.totalCost.units))
+                }
+            }
+            var actual: [String: (Int64, Int128)] = [:]
+            for row in try store.index.rollupRows(.day) {
+                let b = try RollupRowCodec.bucket(row)
+                for s in b.slices(.model) {
+                    for (d, entries) in s.breakdowns {
+                        for e in entries {
+                            actual["\(b.orgID)|\(b.bucketStart)|\(s.key.provider)/\(s.key.value!)|\(d.name)|\(e.value ?? "(none)")"] = (e.requests, e.cost)
+                        }
+                    }
+                }
+            }
+            #expect(actual.count == expected.count)
+            for (k, v) in expected {
+                #expect(actual[k]?.0 == v.0 && actual[k]?.1 == v.1, "\(k)")
+            }
+        }
+    }
+
+    @Test("a second run changes nothing; a rebuild writes identical rows")
+    func idempotent() async throws {
+        try await withStore { store in
+            _ = try await store.ingest(sampleEvents())
+            let first = try await engine(store).run(now: farFuture)
+            #expect(first.hours > 0)
+            let hourly = try store.index.rollupRows(.hour)
+            let daily = try store.index.rollupRows(.day)
+            let second = try await engine(store).run(now: farFuture)
+            #expect(second.hours == 0 && second.days == 0 && second.eventsScanned == 0)
+            #expect(try store.index.rollupRows(.hour) == hourly)
+            #expect(try store.index.rollupRows(.day) == daily)
+            let rebuilt = try await engine(store).run(now: farFuture, rebuild: true)
+            #expect(rebuilt.hours >= first.hours && rebuilt.days == first.days)
+            #expect(comparable(try store.index.rollupRows(.hour)) == comparable(hourly))
+            #expect(comparable(try store.index.rollupRows(.day)) == comparable(daily))
+        }
+    }
+
+    @Test("late data: two halves with a run between equal everything then one run")
+    func lateData() async throws {
+        let events = sampleEvents()
+        // The second half holds events of every day, so old hours and days are re-opened.
+        let firstHalf = events.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        let secondHalf = events.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        let (incrementalHourly, incrementalDaily, secondRun) = try await withStore("late-a") { store in
+            _ = try await store.ingest(firstHalf)
+            try await engine(store).run(now: farFuture)
+            _ = try await store.ingest(secondHalf)
+            let run = try await engine(store).run(now: farFuture)
+            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day), run)
+        }
+        #expect(secondRun.eventsScanned >= secondHalf.count)
+        let (allHourly, allDaily) = try await withStore("late-b") { store in
+            _ = try await store.ingest(events)
+            try await engine(store).run(now: farFuture)
+            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
+        }
+        #expect(comparable(incrementalHourly) == comparable(allHourly))
+        #expect(comparable(incrementalDaily) == comparable(allDaily))
+    }
+
+    @Test("an event days late re-opens only its hour and day")
+    func lateEventTouchesOnlyItsBuckets() async throws {
+        try await withStore { store in
+            _ = try await store.ingest(EventFactory.events(3000, seed: 3, days: 3))
+            try await engine(store).run(now: farFuture)
+            let before = try store.index.rollupRows(.hour)
+            var rng = SeededRandom(seed: 99)
+            var late = EventFactory.event(5, rng: &rng, dayOffset: 0)
+            late.timestampMs = EventFactory.base + 5 * 3_600_000 + 1234
+            _ = try await store.ingest([late])
+            let run = try await engine(store).run(now: farFuture)
+            #expect(run.hours == 1 && run.days == 1 && run.eventsScanned > 0)
+            let after = try store.index.rollupRows(.hour)
+            #expect(after.count == before.count + (before.contains { $0.bucketStart == late.timestampMs / 3_600_000 * 3_600_000 } ? 0 : 1))
+            let changed = after.filter { a in !before.contains(a) }
+            #expect(changed.map(\.bucketStart) == [late.timestampMs / 3_600_000 * 3_600_000])
+        }
+    }
+
+    @Test("every daily row is the merge of its hourly rows (sums added, digests merged)")
+    func dailyIsMergeOfHourly() async throws {
+        try await withStore { store in
+            _ = try await store.ingest(sampleEvents())
+            try await engine(store).run(now: farFuture)
+            let hourly = try store.index.rollupRows(.hour)
+            for row in try store.index.rollupRows(.day) {
+                let day = try RollupRowCodec.bucket(row)
+                let hours = try hourly.filter { $0.orgID == row.orgID && $0.bucketStart / 86_400_000 * 86_400_000 == row.bucketStart }
+                    .map { try RollupRowCodec.bucket($0) }
+                let merged = RollupBucket.combining(hours, orgID: row.orgID, bucketStart: row.bucketStart)
+                #expect(merged == day)
+                #expect(RollupRowCodec.row(merged, computedAt: row.computedAt) == row)
+            }
+        }
+    }
+
+    @Test("dirty marks are cleared, marks newer than the snapshot survive, and job runs are recorded")
+    func bookkeeping() async throws {
+        try await withStore { store in
+            let events = EventFactory.events(500, seed: 4, days: 2)
+            _ = try await store.ingest(events)
+            try await store.flush()
+            #expect(!(try store.index.dirtyHours()).isEmpty)
+            // Hours that start at or after --now stay dirty.
+            let cut = EventFactory.base + 86_400_000
+            let partial = try await engine(store).run(now: cut)
+            let left = try store.index.dirtyHours()
+            #expect(!left.isEmpty && left.allSatisfy { $0.hourStart >= cut })
+            #expect(partial.days == Set(events.filter { $0.timestampMs < cut }.map { $0.timestampMs / 86_400_000 }).count)
+            let full = try await engine(store).run(now: farFuture)
+            #expect(full.hours == left.count)
+            #expect(try store.index.dirtyHours().isEmpty)
+            let last = try #require(try store.index.lastSuccessfulJobRun(job: RollupEngine.jobName))
+            #expect(last.id == full.jobRunID && last.events == Int64(full.eventsScanned) && last.succeeded)
+            #expect(last.buckets == Int64(full.hours + full.days))
+            #expect(try store.index.jobRuns(job: RollupEngine.jobName).count == 2)
+        }
+    }
+
+    @Test("a mark set again after the run's snapshot is kept for the next run")
+    func markSetDuringRunSurvives() throws {
+        let index = try IndexDatabase()
+        let hour = EventFactory.base / 3_600_000 * 3_600_000
+        let day = IndexDatabase.dayString(hour)
+        func segment(_ name: String) -> SegmentRecord {
+            SegmentRecord(orgID: "org_a", day: day, file: name, rows: 1, bytes: 1, minTs: hour, maxTs: hour, unpricedRows: 0, createdAt: 0)
+        }
+        _ = try index.commitSeal(segments: [segment("a")], dirty: [DirtyHour(orgID: "org_a", hourStart: hour)], sealedThrough: 0, now: 10)
+        let snapshot = try index.rollupSnapshot()
+        // A seal lands while the run computes (same marked_at: the segment id tells them apart).
+        _ = try index.commitSeal(segments: [segment("b")], dirty: [DirtyHour(orgID: "org_a", hourStart: hour)], sealedThrough: 0, now: 10)
+        try index.commitRollup([], marks: snapshot.dirty, maxSegmentID: snapshot.maxSegmentID, jobRun: nil)
+        #expect(try index.dirtyHours().count == 1)
+        let next = try index.rollupSnapshot()
+        try index.commitRollup([], marks: next.dirty, maxSegmentID: next.maxSegmentID, jobRun: nil)
+        #expect(try index.dirtyHours().isEmpty)
+    }
+
+    @Test("stored rows decode and re-encode to the same bytes")
+    func codecRoundTrip() async throws {
+        try await withStore { store in
+            _ = try await store.ingest(sampleEvents())
+            try await engine(store).run(now: farFuture)
+            for g in RollupGranularity.allCases {
+                for row in try store.index.rollupRows(g) {
+                    let bucket = try RollupRowCodec.bucket(row)
+                    #expect(RollupRowCodec.row(bucket, computedAt: row.computedAt) == row)
+                    #expect(row.latencyDigest.count <= 2048)
+                }
+            }
+        }
+    }
+}

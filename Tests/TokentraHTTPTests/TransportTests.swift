@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SegmentStore
+import Testing
+import TokentraCore
+import TokentraHTTP
+import TokentraTestSupport
+import UsageIndex
+@Suite struct TransportTests {
+    @Test func gzipBodies() async throws {
+        let d = try await TestDaemon.start()
+        let (key, _) = try d.createKey()
+        let events = (0..<50).map { _ in Payload.event() }
+        let compressed = gzip(Array(Payload.batch(events).utf8))
+        let r = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "gzip"), ("Content-Type", "application/json")],
+            body: compressed)
+        #expect(r.status == 200, "\(r.body)")
+        #expect(r.json["processed"] as? Int == 50)
+
+        // Two concatenated gzip members are one body.
+        let half1 = gzip(Array("{\"events\":[\(Payload.event()),".utf8)), half2 = gzip(Array("\(Payload.event())]}".utf8))
+        let concatenated = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "gzip")], body: half1 + half2)
+        #expect(concatenated.json["processed"] as? Int == 2, "\(concatenated.body)")
+
+        // A gzip bomb: 64 MiB of zeros in ~64 KiB, under the body limit, over the decompressed limit.
+        let bomb = gzip([UInt8](repeating: 0x20, count: 64 << 20), level: 9)
+        #expect(bomb.count < 1 << 20)
+        let exploded = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "gzip")], body: bomb)
+        #expect(exploded.status == 413)
+        #expect(exploded.errorCode == "PAYLOAD_TOO_LARGE")
+
+        let corrupt = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "gzip")], body: Array(compressed.prefix(20)))
+        #expect(corrupt.status == 400)
+        #expect(corrupt.errorCode == "INVALID_REQUEST")
+
+        let notGzip = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "gzip")], body: Array("{\"events\":[]}".utf8))
+        #expect(notGzip.status == 400)
+
+        let brotli = try await HTTP.request(
+            d.baseURL + "/api/v1/sdk/ingest", method: "POST",
+            headers: [("Authorization", "Bearer \(key)"), ("Content-Encoding", "br")], body: [1, 2, 3])
+        #expect(brotli.status == 415)
+        #expect(brotli.errorCode == "UNSUPPORTED_ENCODING")
+        try await d.stop()
+    }
+
+    @Test func chunkedOversizedBody() async throws {
+        let d = try await TestDaemon.start { $0.maxBodyBytes = 16 * 1024 }
+        let (key, _) = try d.createKey()
+        let response = try await RawConnection.connect(port: d.port).run { out, read in
+            try await out.write(ByteBuffer(string: "POST /api/v1/sdk/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nTransfer-Encoding: chunked\r\n\r\n"))
+            for _ in 0..<8 {
+                let chunk = String(repeating: "a", count: 4096)
+                try await out.write(ByteBuffer(string: String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n"))
+            }
+            try await out.write(ByteBuffer(string: "0\r\n\r\n"))
+            return try await read()
+        }
+        #expect(response.hasPrefix("HTTP/1.1 413"), "\(response.prefix(200))")
+        #expect(response.contains("PAYLOAD_TOO_LARGE"))
+        try await d.stop()
+    }
+
+    /// A client that sends its body very slowly gets 408 after the read timeout, and never
+    /// delays other clients.
+    @Test func slowClientsDoNotBlockOthers() async throws {
+        let d = try await TestDaemon.start { $0.bodyTimeoutSeconds = 1 }
+        let (key, _) = try d.createKey()
+        let started = ContinuousClock.now
+        async let trickle: String = RawConnection.connect(port: d.port).run { out, read in
+            try await out.write(ByteBuffer(string: "POST /api/v1/sdk/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nContent-Length: 5000\r\n\r\n{\"events\":["))
+            // One byte every 100 ms: would take 8 minutes.
+            for _ in 0..<40 {
+                try await Task.sleep(for: .milliseconds(100))
+                do { try await out.write(ByteBuffer(string: " ")) } catch { break }
+            }
+            return try await read()
+        }
+        async let stalled: String = RawConnection.connect(port: d.port).run { out, read in
+            try await out.write(ByteBuffer(string: "POST /api/v1/sdk/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nContent-Length: 100\r\n\r\n{\"ev"))
+            return try await read()
+        }
+        // Meanwhile, 30 normal requests all complete quickly.
+        try await Task.sleep(for: .milliseconds(100))
+        var worst: Duration = .zero
+        for _ in 0..<30 {
+            let t0 = ContinuousClock.now
+            let r = try await HTTP.ingest(d, key: key, body: Payload.batch([Payload.event()]))
+            #expect(r.status == 200)
+            worst = max(worst, ContinuousClock.now - t0)
+        }
+        #expect(worst < .milliseconds(900), "a normal request waited \(worst)")
+        let (a, b) = try await (trickle, stalled)
+        let elapsed = ContinuousClock.now - started
+        #expect(a.hasPrefix("HTTP/1.1 408"), "\(a.prefix(200))")
+        #expect(a.contains("REQUEST_TIMEOUT"))
+        #expect(b.hasPrefix("HTTP/1.1 408"), "\(b.prefix(200))")
+        #expect(elapsed < .seconds(4), "took \(elapsed)")
+        // Nothing of the slow bodies was stored, the fast ones were.
+        #expect(try await d.storedEvents().count == 30)
+        try await d.stop()
+    }
+
+    @Test func healthReadinessAndMetrics() async throws {
+        let d = try await TestDaemon.start()
+        let (key, _) = try d.createKey()
+        let health = try await HTTP.request(d.baseURL + "/healthz")
+        #expect(health.status == 200)
+        #expect(health.json["status"] as? String == "ok")
+        let ready = try await HTTP.request(d.baseURL + "/readyz")
+        #expect(ready.status == 200, "\(ready.body)")
+        #expect(ready.json["status"] as? String == "ready")
+
+        _ = try await HTTP.ingest(d, key: key, body: Payload.batch([Payload.event(), Payload.event(), #"{"request_id":"x"}"#]))
+        _ = try await HTTP.ingest(d, key: key, body: Payload.batch([]))
+        _ = try await HTTP.ingest(d, key: nil, body: "{}")
+        let metrics = try await HTTP.request(d.baseURL + "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
+        let text = metrics.body
+        for needle in [
+            #"tokentra_ingest_events{result="stored",reason=""} 2"#,
+            #"tokentra_ingest_events{result="rejected",reason="MISSING_FIELD"} 1"#,
+            "tokentra_ingest_batch_size_count 2",
+            "tokentra_ingest_ack_duration_seconds_count",
+            #"tokentra_http_requests{route="/api/v1/sdk/ingest",method="POST",status="200"} 2"#,
+            #"tokentra_http_requests{route="/api/v1/sdk/ingest",method="POST",status="401"} 1"#,
+            "tokentra_wal_fsyncs ", "tokentra_wal_fsync_seconds ", "tokentra_store_unsealed_events 2", "tokentra_segments ",
+            "tokentra_segment_bytes ", "tokentra_rollup_lag_seconds ",
+        ] {
+            #expect(text.contains(needle), "missing \(needle)")
+        }
+        try await d.stop()
+    }
+
+    @Test func readinessFailsWithReasons() async throws {
+        let d = try await TestDaemon.start { $0.readinessMinFreeBytes = Int64.max / 2 }
+        let r = try await HTTP.request(d.baseURL + "/readyz")
+        #expect(r.status == 503)
+        #expect(r.json["status"] as? String == "not_ready")
+        #expect((r.json["reason"] as? String)?.contains("disk space low") == true, "\(r.body)")
+        #expect(r.errorCode == "NOT_READY")
+        try await d.stop()
+
+        // A dirty bucket older than the lag threshold (rollups are disabled in this daemon).
+        let lag = try await TestDaemon.start { $0.readinessMaxRollupLagSeconds = 1 }
+        let (key, _) = try lag.createKey()
+        _ = try await HTTP.ingest(lag, key: key, body: Payload.batch([Payload.event()]))
+        try await lag.store.flush()  // marks the hour dirty
+        try await Task.sleep(for: .milliseconds(2100))
+        let late = try await HTTP.request(lag.baseURL + "/readyz")
+        #expect(late.status == 503)
+        #expect((late.json["reason"] as? String)?.contains("rollup lag") == true, "\(late.body)")
+        try await lag.stop()
+    }
+
+    /// Shutdown waits for in-flight requests: every request that got a 200 is stored.
+    @Test func gracefulShutdownDrainsInFlightRequests() async throws {
+        let d = try await TestDaemon.start()
+        let (key, _) = try d.createKey()
+        let dir = d.store.configuration.dataDirectory
+        let results = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var acked: [String] = []
+                    for _ in 0..<30 {
+                        let ids = (0..<20).map { _ in UUID().uuidString.lowercased() }
+                        // After the shutdown the client's connection attempts are refused (short timeout:
+                        // the HTTP client would otherwise retry connecting until its deadline).
+                        guard let r = try? await HTTP.ingest(d, key: key, body: Payload.batch(ids.map { Payload.event(id: $0) }), timeout: 2),
+                            r.status == 200
+                        else { break }
+                        acked += ids
+                    }
+                    return acked
+                }
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            try await d.stop(keepDirectory: true)
+            var all: [String] = []
+            for try await r in group { all += r }
+            return all
+        }
+        #expect(!results.isEmpty)
+        // Reopen the directory: every acknowledged event is there exactly once.
+        let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir), logger: .init(label: "reopen"))
+        var stored: [String] = []
+        try await store.forEachDay { _, _, events in stored += events.map(\.requestID.description) }
+        await store.close()
+        #expect(Set(results).isSubset(of: Set(stored)))
+        #expect(Set(stored).count == stored.count)
+        d.dir.remove()
+    }
+}
