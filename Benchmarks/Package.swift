@@ -1,7 +1,11 @@
 // swift-tools-version: 6.1
 // Benchmarks live in their own package so that `swift build`/`swift test` of tokentra (and CI)
 // don't build ordo-one/benchmark. Run: `cd Benchmarks && swift package benchmark`.
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its directory name, which depends on where the repository was cloned.
+let root = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent.lowercased()
 
 let package = Package(
     name: "tokentra-benchmarks",
@@ -16,7 +20,7 @@ let package = Package(
             name: "TokentraBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "TokentraKit", package: "tokentra"),
+                .product(name: "TokentraKit", package: root),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "TokentraBenchmarks",

@@ -34,6 +34,13 @@ CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE retention_policies (
+    org_id TEXT PRIMARY KEY,
+    raw_days INTEGER NOT NULL CHECK (raw_days >= 1),
+    hourly_days INTEGER NOT NULL CHECK (hourly_days >= 1),
+    daily_days INTEGER NOT NULL CHECK (daily_days >= 1),
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE rollup_daily (
     org_id TEXT NOT NULL,
     day TEXT NOT NULL,
