@@ -58,9 +58,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Query",
+            dependencies: ["Rollups", "UsageIndex", "TDigest", "TokentraCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TokentraHTTP",
             dependencies: [
-                "SegmentStore", "Rollups", "UsageIndex", "TokentraCore", "CZlib",
+                "SegmentStore", "Rollups", "Query", "UsageIndex", "TokentraCore", "CZlib",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -76,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "tokentra",
             dependencies: [
-                "SegmentStore", "Rollups", "UsageIndex", "TokentraCore", "TokentraHTTP",
+                "SegmentStore", "Rollups", "Query", "UsageIndex", "TokentraCore", "TokentraHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -87,6 +92,12 @@ let package = Package(
         ),
         .target(name: "TokentraTestSupport", dependencies: ["TokentraCore"], path: "Tests/TokentraTestSupport"),
         .testTarget(name: "TokentraCoreTests", dependencies: ["TokentraCore", "TokentraTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QueryTests",
+            dependencies: ["Query", "Rollups", "SegmentStore", "UsageIndex", "TDigest", "TokentraCore", "TokentraTestSupport",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "TDigestTests", dependencies: ["TDigest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RollupsTests",
@@ -101,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "TokentraHTTPTests",
             dependencies: [
-                "TokentraHTTP", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
+                "TokentraHTTP", "Query", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,6 +121,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

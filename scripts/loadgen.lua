@@ -30,12 +30,17 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
 end
 
+-- request_id = <8 hex: counter>-<4 hex: thread>-4000-8000-<12 hex: index>: unique per event,
+-- built by concatenation only (the client must stay cheaper than the server).
+local suffix = {}
+for i = 1, batch do suffix[i] = string.format("-4000-8000-%012x\"}", i) end
+
 request = function()
   counter = counter + 1
+  local head = string.format("%08x-%04x", counter, id or 0)
   local parts = {}
-  local t = id or 0
   for i = 1, batch do
-    parts[i] = prefix[i] .. string.format("%08x-%04x-4000-8000-%012x", counter, t, i) .. '"}'
+    parts[i] = prefix[i] .. head .. suffix[i]
   end
   return wrk.format(nil, "/api/v1/sdk/ingest", nil, '{"events":[' .. table.concat(parts, ",") .. ']}')
 end

@@ -28,7 +28,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 key=$("$bin" keys create --data-dir "$dir/data" --org org_load --name load --rate-minute 0 --rate-day 0 --format json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-TOKENTRA_LOG_LEVEL=warning "$bin" serve --data-dir "$dir/data" --port 0 > "$dir/out" 2> "$dir/err" &
+TOKENTRA_LOG_LEVEL=${TOKENTRA_LOG_LEVEL:-warning} "$bin" serve --data-dir "$dir/data" --port 0 > "$dir/out" 2> "$dir/err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out")
@@ -36,24 +36,25 @@ port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out"
 ticks=$(getconf CLK_TCK)
 cpu_start=$(awk '{print $14+$15}' /proc/$pid/stat)
 start=$(date +%s.%N)
-TOKENTRA_KEY=$key BATCH=$batch wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s scripts/loadgen.lua \
+TOKENTRA_KEY=$key BATCH=$batch /usr/bin/time -f "%U %S" -o "$dir/wrk.cpu" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s scripts/loadgen.lua \
     "http://127.0.0.1:$port/api/v1/sdk/ingest" > "$dir/wrk.txt"
 end=$(date +%s.%N)
 cpu_end=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 cat "$dir/wrk.txt"
 stored=$(curl -s "http://127.0.0.1:$port/metrics" | awk -F' ' '/^tokentra_ingest_events\{result="stored"/ {print $2}')
-python3 - "$dir/wrk.txt" "$batch" "$start" "$end" "$cpu_start" "$cpu_end" "$ticks" "$rss" "${stored:-0}" "$connections" <<'PY'
+python3 - "$dir/wrk.txt" "$batch" "$start" "$end" "$cpu_start" "$cpu_end" "$ticks" "$rss" "${stored:-0}" "$connections" "$dir/wrk.cpu" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 batch = int(sys.argv[2]); wall = float(sys.argv[4]) - float(sys.argv[3])
 cpu = (float(sys.argv[6]) - float(sys.argv[5])) / float(sys.argv[7])
 rss_mb = int(sys.argv[8]) / 1024; stored = float(sys.argv[9]); conns = sys.argv[10]
+client_cpu = sum(float(x) for x in open(sys.argv[11]).read().split()[-2:])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", text, re.M))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"\nconnections {conns}, batch {batch}: {rps:,.0f} requests/s = {rps*batch:,.0f} events/s (stored by the daemon: {stored:,.0f})")
 print(f"ack latency p50 {lat.get('50')}  p90 {lat.get('90')}  p99 {lat.get('99')}")
-print(f"daemon CPU {cpu:.1f} s over {wall:.1f} s wall = {cpu/wall:.2f} cores; peak RSS {rss_mb:.0f} MiB")
+print(f"daemon CPU {cpu:.1f} s over {wall:.1f} s wall = {cpu/wall:.2f} cores; peak RSS {rss_mb:.0f} MiB; wrk CPU {client_cpu/wall:.2f} cores")
 if non2xx: print(f"non-2xx responses: {non2xx.group(1)}")
 PY

@@ -67,6 +67,7 @@ public struct RollupMeasures: Sendable, Equatable {
     public init() {}
 
     /// Adds another set's sums and counts.
+    @inline(__always)
     public mutating func add(_ o: RollupMeasures) {
         requests += o.requests
         errors += o.errors

@@ -132,18 +132,19 @@ public struct RollupEngine: Sendable {
         do {
             try await withThrowingTaskGroup(of: (RollupDayUpdate, Int).self) { group in
                 var next = 0
-                func launch() {
+                func launch() throws {
+                    try Task.checkCancellation()
                     let w = work[next]
                     next += 1
                     group.addTask { [self] in try self.compute(w, computedAt: computedAt) }
                 }
-                while next < work.count && next < parallelism { launch() }
+                while next < work.count && next < parallelism { try launch() }
                 while let (update, events) = try await group.next() {
                     summary.hours += update.hours.count
                     summary.days += update.replacesDay ? 1 : 0
                     summary.eventsScanned += events
                     if pipelined { channel.push(update) } else { collected.append(update) }
-                    if next < work.count { launch() }
+                    if next < work.count { try launch() }
                 }
             }
         } catch {
@@ -248,11 +249,11 @@ public struct RollupEngine: Sendable {
         var hours: [Int64] = []
         for h in 0..<24 where w.hoursMask & (1 << UInt32(h)) != 0 { hours.append(w.dayStart + Int64(h) * UTC.msPerHour) }
         // The day merges all its hourly buckets: the recomputed ones and the stored others.
-        var stored: [RollupBucket] = []
+        var stored: [DayRollup.StoredBucket] = []
         if w.hoursMask != 0xFF_FFFF {
             for row in try index.hourlyRows(orgID: w.orgID, dayStartMs: w.dayStart, excluding: Set(hours)) {
                 do {
-                    stored.append(try RollupRowCodec.bucket(row))
+                    stored.append(try DayRollup.stored(row))
                 } catch {
                     throw RollupError(.corrupt, "rollup_hourly row of \(w.orgID) at \(UTCTimestamp.format(row.bucketStart)): \(error)")
                 }

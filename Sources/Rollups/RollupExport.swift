@@ -6,7 +6,10 @@ import UsageIndex
 /// NDJSON or CSV by `tokentra rollup export`.
 ///
 /// Counts, tokens and costs are exact (costs as exact decimals); latency percentiles come from the
-/// slice's t-digest (merged, never averaged, for days); `by_feature`, `by_team` and
+/// slice's t-digest (merged, never averaged, for days) with the digest's definition: the value at
+/// rank ⌈q·n⌉ (the inverse empirical CDF; the midpoint of two values when q·n is an integer), exact
+/// while a digest holds every value (≤ 200), not `PERCENTILE_CONT`'s interpolation between
+/// neighbours (see schema/rollups.md); `by_feature`, `by_team` and
 /// `by_environment` map each value (absent values under `"(none)"`) to `{"requests":n,"cost":c}`.
 public enum RollupExport {
     /// Column names, in output order.

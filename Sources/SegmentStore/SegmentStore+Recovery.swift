@@ -4,8 +4,22 @@ import UsageIndex
 
 extension SegmentStore {
     struct Recovered {
-        var seen: [String: Set<IDKey>]
+        var seen: [String: Set<IDKey>]?
         var replayed: [UsageEvent]
+    }
+
+    /// The (org, request_id) of every event in the registered segments.
+    static func loadDedupState(directory: String, segments: [SegmentRecord], logger: Logger) -> [String: Set<IDKey>] {
+        var seen: [String: Set<IDKey>] = [:]
+        for s in segments {
+            do {
+                let ids = try SegmentReader(path: directory + "/" + s.file).requestIDs()
+                seen[s.orgID, default: []].formUnion(ids.map(IDKey.init))
+            } catch {
+                logger.error("cannot read segment request ids; run verify", metadata: ["segment.file": "\(s.file)", "error": "\(error)"])
+            }
+        }
+        return seen
     }
 
     /// Start-up recovery: drop unfinished and unregistered segment files, rebuild the dedup state from
@@ -23,18 +37,13 @@ extension SegmentStore {
                 }
             }
         }
-        var seen: [String: Set<IDKey>] = [:]
-        for s in segments {
-            do {
-                let ids = try SegmentReader(path: directory + "/" + s.file).requestIDs()
-                seen[s.orgID, default: []].formUnion(ids.map(IDKey.init))
-            } catch {
-                logger.error("cannot read segment request ids; run verify", metadata: ["segment.file": "\(s.file)", "error": "\(error)"])
-            }
-        }
         let walDir = directory + "/wal"
         let checkpoint = try index.walSealedThrough()
         var replayed: [UsageEvent] = []
+        // The dedup state is loaded only when the WAL has events to replay (they must be checked
+        // against what is sealed); otherwise it is loaded lazily by the first ingest, so read-only
+        // and rollup commands open fast.
+        var seen: [String: Set<IDKey>]?
         for seq in WriteAheadLog.existingSequences(directory: walDir) {
             if seq <= checkpoint {
                 try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
@@ -48,7 +57,8 @@ extension SegmentStore {
                 try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
                 continue
             }
-            for e in file.events where seen[e.orgID, default: []].insert(IDKey(e.requestID)).inserted {
+            if seen == nil { seen = loadDedupState(directory: directory, segments: segments, logger: logger) }
+            for e in file.events where seen![e.orgID, default: []].insert(IDKey(e.requestID)).inserted {
                 replayed.append(e)
             }
         }

@@ -60,7 +60,15 @@ public actor SegmentStore {
     let logger: Logger
     let wal: WriteAheadLog
     let lockFD: Int32
-    var seen: [String: Set<IDKey>] = [:]
+    /// (org, request_id) of every retained event; `nil` until first needed (see ``ensureDedupState()``).
+    var seenStorage: [String: Set<IDKey>]?
+    var seen: [String: Set<IDKey>] {
+        get { seenStorage ?? ensureDedupState() }
+        _modify {
+            if seenStorage == nil { ensureDedupState() }
+            yield &seenStorage!  // in place: no copy of the sets
+        }
+    }
     var memtable: [MemEntry] = []
     var nextToken: UInt64 = 1
     var inflight: Set<UInt64> = []
@@ -105,8 +113,18 @@ public actor SegmentStore {
         }
     }
 
-    private func install(seen: [String: Set<IDKey>], replayed: [UsageEvent]) {
-        self.seen = seen
+    /// Loads the dedup state from the segments on first use.
+    @discardableResult
+    func ensureDedupState() -> [String: Set<IDKey>] {
+        if let seenStorage { return seenStorage }
+        let segments = (try? index.segments()) ?? []
+        let loaded = Self.loadDedupState(directory: dataDirectory, segments: segments, logger: logger)
+        seenStorage = loaded
+        return loaded
+    }
+
+    private func install(seen: [String: Set<IDKey>]?, replayed: [UsageEvent]) {
+        self.seenStorage = seen
         for e in replayed {
             memtable.append(MemEntry(token: 0, event: e))
         }
@@ -178,7 +196,7 @@ public actor SegmentStore {
         let token = nextToken
         nextToken += 1
         if !accepted.isEmpty {
-            memtable.reserveCapacity(memtable.count + accepted.count)
+            // No reserveCapacity(count + n) here: exact-size growth would copy the whole memtable per batch (quadratic).
             for i in accepted.indices { memtable.append(MemEntry(token: token, event: accepted[i])) }
             inflight.insert(token)
         }

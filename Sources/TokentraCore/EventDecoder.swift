@@ -77,8 +77,9 @@ public struct DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible
 /// - **Durations** (`latency_ms`, `time_to_first_token_ms`) are numbers ≥ 0 rounded half-up to
 ///   whole milliseconds (`12.5` → 13); an absent latency is stored as 0.
 /// - **Timestamps** need a time zone; sub-millisecond digits are truncated (see ``UTCTimestamp``).
-/// - **Costs** must be JSON numbers with at most 10 decimals (`0.30000000000000004` is
-///   `INVALID_COST`: round on the client); a string cost is `UNKNOWN_FIELD_TYPE`.
+/// - **Costs** are JSON numbers stored with 10 decimals; more digits (float noise such as
+///   `0.30000000000000004`) are rounded half to even (`0.3`); out of range or negative is
+///   `INVALID_COST`; a string cost is `UNKNOWN_FIELD_TYPE`.
 /// - **Strings**: `""` and `null` mean absent for optional fields; no trimming or case folding
 ///   (except `provider`, see ``ProviderName``). `error_code` may be a number (kept as its text).
 /// - **metadata** is stored as compact JSON (whitespace removed; key order, escapes and number

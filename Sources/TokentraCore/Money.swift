@@ -35,7 +35,10 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     /// Parses the bytes of a JSON number exactly (see ``init(parsing:)``).
-    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(MoneyParseError) -> Money {
+    /// - Parameter rounding: when true, digits beyond the 10th decimal place are rounded half to
+    ///   even instead of rejected (for client costs computed in floating point, such as the seed
+    ///   SDK's `0.034019999999999995`).
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, rounding: Bool = false) throws(MoneyParseError) -> Money {
         var i = 0
         let n = bytes.count
         var negative = false
@@ -45,6 +48,7 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         var exponent = 0
         var sawDigit = false
         var mantissaDigits = 0
+        var sticky = false  // a non-zero digit was dropped beyond the 36 kept (rounding mode only)
         while i < n, bytes[i] >= 48, bytes[i] <= 57 {
             sawDigit = true
             if mantissaDigits < 36 {
@@ -65,7 +69,8 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
                     if mantissa != 0 { mantissaDigits += 1 }
                     exponent -= 1
                 } else if bytes[i] != 48 {
-                    throw .tooPrecise
+                    if !rounding { throw .tooPrecise }
+                    sticky = true
                 }
                 i += 1
             }
@@ -93,6 +98,18 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         // value = mantissa * 10^exponent; units = value * 10^10
         var shift = exponent + Money.decimalPlaces
         if mantissa == 0 { return Money(units: 0) }
+        if shift < 0 && rounding {
+            // Divide by 10^-shift, rounding half to even; `sticky` breaks ties upward.
+            var divisor: Int128 = 1
+            for _ in 0..<min(-shift, 38) { divisor *= 10 }
+            if -shift > 38 { return Money(units: 0) }
+            var q = mantissa / divisor
+            let r = mantissa % divisor
+            let twice = r * 2
+            if twice > divisor || (twice == divisor && (sticky || q % 2 != 0)) { q += 1 }
+            mantissa = q
+            shift = 0
+        }
         while shift < 0 {
             if mantissa % 10 != 0 { throw .tooPrecise }
             mantissa /= 10

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
+import Query
 import Rollups
 import SegmentStore
 import ServiceLifecycle
@@ -27,7 +28,8 @@ public struct TokentraDaemon: Sendable {
     public struct Hooks: Sendable {
         /// The rollup (dirty buckets → hourly and daily rows); by default ``RollupEngine``.
         public var rollup: (@Sendable (_ nowMs: Int64) async throws -> Void)?
-        /// The retention job; `nil` until it exists (the schedule is kept and logged as skipped).
+        /// The retention job; by default ``SegmentStore/runRetention(now:orgID:dryRun:)`` (the
+        /// per-org policies of `tokentra retention set`).
         public var retention: (@Sendable (_ nowMs: Int64) async throws -> Void)?
         public init(rollup: (@Sendable (Int64) async throws -> Void)? = nil, retention: (@Sendable (Int64) async throws -> Void)? = nil) {
             self.rollup = rollup
@@ -97,7 +99,8 @@ public struct TokentraDaemon: Sendable {
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
         let health = HealthController(
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
-        return ingest.routes + health.routes
+        let query = QueryController(engine: QueryEngine(index: store.index), authorizer: authorizer, logger: logger, wallClock: wallClock)
+        return ingest.routes + health.routes + query.routes
     }
 
     private let limiter = RateLimiter()
@@ -128,12 +131,15 @@ public struct TokentraDaemon: Sendable {
             logger: logger)
     }
 
-    /// The scheduled jobs: seal, rollups (periodic, hourly, daily), retention.
+    /// The scheduled jobs: seal, rollups (periodic, hourly, daily), retention (after the daily rollup).
     public func makeJobs() -> [ScheduledJob] {
         let store = self.store
         let logger = self.logger
         let rollup: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
+        }
+        let retention: @Sendable (Int64) async throws -> Void = hooks.retention ?? { now in
+            _ = try await store.runRetention(now: now, dryRun: false)
         }
         return [
             ScheduledJob(name: "seal", schedule: .every(seconds: configuration.sealIntervalSeconds)) { _ in
@@ -142,7 +148,7 @@ public struct TokentraDaemon: Sendable {
             ScheduledJob(name: "rollup", schedule: .every(seconds: configuration.rollupIntervalSeconds), group: "rollup", action: rollup),
             ScheduledJob(name: "rollup-hourly", schedule: .hourly(minute: configuration.hourlyRollupMinute), group: "rollup", action: rollup),
             ScheduledJob(name: "rollup-daily", schedule: .daily(configuration.dailyRollupTime), group: "rollup", action: rollup),
-            ScheduledJob(name: "retention", schedule: .daily(configuration.retentionTime), action: hooks.retention),
+            ScheduledJob(name: "retention", schedule: .daily(configuration.retentionTime), action: retention),
         ]
     }
 

@@ -258,6 +258,36 @@ struct RollupEngineTests {
         #expect(try index.dirtyHours().isEmpty)
     }
 
+    @Test("sums beyond 64 bits stay exact (Int128 in the blob; the SQL column is NULL)")
+    func hugeSums() async throws {
+        var rng = SeededRandom(seed: 5)
+        let events = (0..<3).map { i -> UsageEvent in
+            var e = EventFactory.event(i, rng: &rng)
+            e.timestampMs = EventFactory.base / 3_600_000 * 3_600_000 + Int64(i)
+            e.inputCost = Money(units: 5_000_000_000_000_000_000)
+            e.outputCost = .zero
+            e.cachedCost = .zero
+            e.totalCost = e.inputCost
+            e.inputTokens = Int64.max / 2
+            return e
+        }
+        try await withStore { store in
+            _ = try await store.ingest(events)
+            try await engine(store).run(now: farFuture)
+            for g in RollupGranularity.allCases {
+                let row = try #require(try store.index.rollupRows(g).first)
+                #expect(row.totalCost == nil && row.inputTokens == nil && row.requestCount == 3)
+                let b = try RollupRowCodec.bucket(row)
+                #expect(b.total.totalCost == 15_000_000_000_000_000_000)
+                #expect(b.total.inputTokens == Int128(Int64.max / 2) * 3)
+                #expect(RollupExport.money(b.total.totalCost) == "1500000000")
+                for d in RollupDimension.allCases {
+                    #expect(b.slices(d).reduce(Int128(0)) { $0 + $1.measures.totalCost } == b.total.totalCost)
+                }
+            }
+        }
+    }
+
     @Test("stored rows decode and re-encode to the same bytes")
     func codecRoundTrip() async throws {
         try await withStore { store in

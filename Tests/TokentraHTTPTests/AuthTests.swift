@@ -40,9 +40,9 @@ import UsageIndex
         #expect(try await HTTP.ingest(d, key: testKey, body: Payload.batch([Payload.event()])).status == 200)
 
         // Expired: the expiry passes while the key is cached.
-        let (expiring, _) = try d.createKey(expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 1500)
+        let (expiring, _) = try d.createKey(expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 4000)
         #expect(try await HTTP.ingest(d, key: expiring, body: Payload.batch([Payload.event()])).status == 200)
-        try await Task.sleep(for: .milliseconds(1600))
+        try await Task.sleep(for: .milliseconds(4100))
         let expired = try await HTTP.ingest(d, key: expiring, body: body)
         #expect(expired.status == 401)
         #expect(expired.errorCode == "KEY_EXPIRED")

@@ -44,7 +44,7 @@ import Glibc
         let acked = Collected()
         var resendChecks = 0
         var rng = SystemRandomNumberGenerator()
-        let rounds = 6
+        let rounds = 5
         for round in 0..<rounds {
             let daemon = try await DaemonProcess.start(
                 dataDir: dir, environment: ["TOKENTRA_STORAGE_SEAL_INTERVAL_SECONDS": "1", "TOKENTRA_ROLLUP_INTERVAL_SECONDS": "1"])

@@ -145,7 +145,7 @@ final class MemoryLedger: JobRunLedger {
         #expect(jobs["rollup-hourly"]?.schedule == .hourly(minute: 7))
         #expect(jobs["rollup-daily"]?.schedule == .daily(TimeOfDay(hour: 0, minute: 15)))
         #expect(jobs["retention"]?.schedule == .daily(TimeOfDay(hour: 3, minute: 30)))
-        #expect(jobs["retention"]?.action == nil)
+        #expect(jobs["retention"]?.action != nil)
         try await d.stop()
     }
 
@@ -162,7 +162,12 @@ final class MemoryLedger: JobRunLedger {
             if rows > 0 { break }
         }
         #expect(rows == 1)
-        let metrics = try await HTTP.request(d.baseURL + "/metrics")
+        // The run is counted when the job returns (just after its rows are committed).
+        var metrics = try await HTTP.request(d.baseURL + "/metrics")
+        while !metrics.body.contains(#"tokentra_job_runs{job="rollup",result="ok"}"#) && ContinuousClock.now < deadline + .seconds(10) {
+            try await Task.sleep(for: .milliseconds(200))
+            metrics = try await HTTP.request(d.baseURL + "/metrics")
+        }
         #expect(metrics.body.contains(#"tokentra_job_runs{job="rollup",result="ok"}"#))
         #expect(metrics.body.contains(#"tokentra_job_duration_seconds_count{job="rollup"}"#))
         try await d.stop()

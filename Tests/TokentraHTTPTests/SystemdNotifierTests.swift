@@ -103,3 +103,35 @@ final class NotifySocket {
         #expect(socket.receive() == "STOPPING=1")
     }
 }
+
+@Suite struct SystemdUnitTests {
+    static var unitPath: String { OpenAPITests.packageRoot.appendingPathComponent("systemd/tokentra.service").path }
+
+    @Test func unitHasTheContract() throws {
+        let unit = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+        for line in [
+            "Type=notify", "WatchdogSec=", "StateDirectory=tokentra", "User=tokentra", "ProtectSystem=strict",
+            "NoNewPrivileges=yes", "PrivateTmp=yes", "KillSignal=SIGTERM", "TimeoutStopSec=60",
+        ] {
+            #expect(unit.contains(line), "missing \(line)")
+        }
+        // The drain must finish before systemd escalates to SIGKILL.
+        #expect(TokentraConfiguration().shutdownTimeoutSeconds < 60)
+    }
+
+    /// `systemd-analyze verify` is clean (with ExecStart pointing at the built binary).
+    @Test func systemdAnalyzeVerify() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), DaemonProcess.available else {
+            print("systemd-analyze verify skipped: systemd-analyze or the binary is not available")
+            return
+        }
+        let unit = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/tokentra", with: DaemonProcess.binary)
+        let dir = TemporaryDirectory("tokentra-unit")
+        defer { dir.remove() }
+        let path = dir.file("tokentra.service")
+        try unit.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try await shell("systemd-analyze verify \(path) 2>&1")
+        #expect(r.status == 0 && r.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(r.output)")
+    }
+}

@@ -76,38 +76,36 @@ import UsageIndex
     /// A client that sends its body very slowly gets 408 after the read timeout, and never
     /// delays other clients.
     @Test func slowClientsDoNotBlockOthers() async throws {
-        let d = try await TestDaemon.start { $0.bodyTimeoutSeconds = 1 }
+        // No wall-clock thresholds (shared CI machines are noisy): the proof is the order of events.
+        // Both slow clients are answered only at their 5 s body timeout, and all 30 normal
+        // requests must have completed before either slow client got its answer.
+        let d = try await TestDaemon.start { $0.bodyTimeoutSeconds = 5 }
         let (key, _) = try d.createKey()
-        let started = ContinuousClock.now
-        async let trickle: String = RawConnection.connect(port: d.port).run { out, read in
+        async let trickle: (String, ContinuousClock.Instant) = RawConnection.connect(port: d.port).run { out, read in
             try await out.write(ByteBuffer(string: "POST /api/v1/sdk/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nContent-Length: 5000\r\n\r\n{\"events\":["))
             // One byte every 100 ms: would take 8 minutes.
-            for _ in 0..<40 {
+            for _ in 0..<150 {
                 try await Task.sleep(for: .milliseconds(100))
                 do { try await out.write(ByteBuffer(string: " ")) } catch { break }
             }
-            return try await read()
+            return (try await read(), ContinuousClock.now)
         }
-        async let stalled: String = RawConnection.connect(port: d.port).run { out, read in
+        async let stalled: (String, ContinuousClock.Instant) = RawConnection.connect(port: d.port).run { out, read in
             try await out.write(ByteBuffer(string: "POST /api/v1/sdk/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nContent-Length: 100\r\n\r\n{\"ev"))
-            return try await read()
+            return (try await read(), ContinuousClock.now)
         }
-        // Meanwhile, 30 normal requests all complete quickly.
+        // Meanwhile, 30 normal requests all complete.
         try await Task.sleep(for: .milliseconds(100))
-        var worst: Duration = .zero
         for _ in 0..<30 {
-            let t0 = ContinuousClock.now
             let r = try await HTTP.ingest(d, key: key, body: Payload.batch([Payload.event()]))
             #expect(r.status == 200)
-            worst = max(worst, ContinuousClock.now - t0)
         }
-        #expect(worst < .milliseconds(900), "a normal request waited \(worst)")
-        let (a, b) = try await (trickle, stalled)
-        let elapsed = ContinuousClock.now - started
+        let fastDone = ContinuousClock.now
+        let ((a, aDone), (b, bDone)) = try await (trickle, stalled)
+        #expect(fastDone < aDone && fastDone < bDone, "a normal request waited for a slow client")
         #expect(a.hasPrefix("HTTP/1.1 408"), "\(a.prefix(200))")
         #expect(a.contains("REQUEST_TIMEOUT"))
         #expect(b.hasPrefix("HTTP/1.1 408"), "\(b.prefix(200))")
-        #expect(elapsed < .seconds(4), "took \(elapsed)")
         // Nothing of the slow bodies was stored, the fast ones were.
         #expect(try await d.storedEvents().count == 30)
         try await d.stop()

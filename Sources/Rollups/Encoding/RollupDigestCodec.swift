@@ -69,6 +69,52 @@ public enum RollupDigestCodec {
         return try decode(&r)
     }
 
+    /// A stored digest as a merge input: the point masses of an exact-mode digest, or the digest.
+    enum MergeInput {
+        case points([PointMass])
+        case digest(TDigest)
+    }
+
+    /// Decodes a digest for merging, without rebuilding exact-mode digests.
+    static func decodeForMerge(_ r: inout BlobReader) throws(RollupDecodingError) -> MergeInput {
+        let start = r.position
+        guard try r.byte() == exactIntegerTag else {
+            r.position = start
+            let d = try decode(&r)
+            return d.isExact ? .points(d.centroids.map { PointMass(value: $0.mean, weight: $0.weight) }) : .digest(d)
+        }
+        let compression = Double(try r.uvarint())
+        guard compression >= TDigest.minimumCompression, compression <= TDigest.maximumCompression else {
+            throw RollupDecodingError("bad latency digest: compression \(compression) out of range")
+        }
+        let k = try r.uvarint()
+        guard k >= 1, k <= UInt64(TDigest.exactCapacity), k <= UInt64(r.remaining) else {
+            throw RollupDecodingError("bad latency digest: \(k) values")
+        }
+        var points: [PointMass] = []
+        points.reserveCapacity(Int(k))
+        var value: UInt64 = 0
+        var count = 0
+        for _ in 0..<Int(k) {
+            let tagged = try r.uvarint()
+            let (v, overflow) = value.addingReportingOverflow(tagged >> 1)
+            guard !overflow, Double(v) < exactIntegerLimit, value == 0 && count == 0 || v > value else {
+                throw RollupDecodingError("bad latency digest: values out of order")
+            }
+            value = v
+            var weight = 1
+            if tagged & 1 == 1 {
+                let extra = try r.uvarint()
+                guard extra <= UInt64(TDigest.exactCapacity) else { throw RollupDecodingError("bad latency digest: weight") }
+                weight = Int(extra) + 2
+            }
+            count += weight
+            guard count <= TDigest.exactCapacity else { throw RollupDecodingError("bad latency digest: too many values") }
+            points.append(PointMass(value: Double(v), weight: weight))
+        }
+        return .points(points)
+    }
+
     static func decode(_ r: inout BlobReader) throws(RollupDecodingError) -> TDigest {
         switch try r.byte() {
         case canonicalTag:

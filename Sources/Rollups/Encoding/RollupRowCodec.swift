@@ -123,14 +123,38 @@ public enum RollupRowCodec {
     ///   The exact totals come from the model slices, which are always read.
     /// - Throws: ``RollupDecodingError`` when a blob is malformed.
     public static func bucket(_ row: RollupRow, dimensions: Set<RollupDimension> = Set(RollupDimension.allCases)) throws -> RollupBucket {
+        let d = try decode(row, dimensions: dimensions) { r throws(RollupDecodingError) in try RollupDigestCodec.decode(&r) }
+        var bucket = RollupBucket(orgID: row.orgID, bucketStart: row.bucketStart, total: d.total, latency: d.latency, dimensions: [:])
+        for (dimension, slices) in d.dimensions {
+            bucket.dimensions[dimension] = slices.map {
+                RollupSlice(key: $0.key, measures: $0.measures, latency: $0.latency, breakdowns: $0.breakdowns)
+            }
+        }
+        return bucket
+    }
+
+    /// A decoded slice with its digest in the representation `D`.
+    struct DecodedSlice<D> {
+        var key: SliceKey
+        var measures: RollupMeasures
+        var latency: D
+        var breakdowns: [RollupDimension: [BreakdownEntry]]
+    }
+
+    /// Decodes a row, turning every digest into `D` with `digest`.
+    static func decode<D>(
+        _ row: RollupRow, dimensions: Set<RollupDimension>, digest: (inout BlobReader) throws(RollupDecodingError) -> D
+    ) throws(RollupDecodingError) -> (total: RollupMeasures, latency: D, dimensions: [RollupDimension: [DecodedSlice<D>]]) {
         var total = RollupMeasures()
         total.requests = row.requestCount
         total.errors = row.errorCount
         total.cacheHits = row.cacheHitCount
         total.unpriced = row.unpricedCount
         total.ttftCount = row.ttftCount
-        let latency = try RollupDigestCodec.decode(row.latencyDigest)
-        var bucket = RollupBucket(orgID: row.orgID, bucketStart: row.bucketStart, total: total, latency: latency, dimensions: [:])
+        var lr = BlobReader(row.latencyDigest)
+        let latency = try digest(&lr)
+        guard lr.isAtEnd else { throw RollupDecodingError("latency digest has trailing bytes") }
+        var out: [RollupDimension: [DecodedSlice<D>]] = [:]
         var r = BlobReader(row.slices)
         let v = try r.byte()
         guard v == version else { throw RollupDecodingError("unsupported rollup slices version \(v)") }
@@ -152,21 +176,21 @@ public enum RollupRowCodec {
             var s = BlobReader(row.slices, from: r.position, to: end)
             let n = try s.uvarint()
             guard n <= UInt64(s.remaining) else { throw RollupDecodingError("rollup slice count out of range") }
-            var slices: [RollupSlice] = []
+            var slices: [DecodedSlice<D>] = []
             slices.reserveCapacity(Int(n))
-            for _ in 0..<n { slices.append(try decodeSlice(&s, dimension: d, strings: strings)) }
+            for _ in 0..<n { slices.append(try decodeSlice(&s, dimension: d, strings: strings, digest: digest)) }
             guard s.isAtEnd else { throw RollupDecodingError("rollup slices section has trailing bytes") }
             if d == .model {
                 // The exact totals are the sum of any dimension's slices (the SQL columns are NULL beyond 64 bits).
                 var sum = RollupMeasures()
                 for sl in slices { sum.add(sl.measures) }
-                bucket.total = sum
+                total = sum
             }
-            if dimensions.contains(d) { bucket.dimensions[d] = slices }
+            if dimensions.contains(d) { out[d] = slices }
             r.position = end
         }
         guard r.isAtEnd else { throw RollupDecodingError("rollup slices blob has trailing bytes") }
-        return bucket
+        return (total, latency, out)
     }
 
     static func string(_ strings: [String], _ ref: UInt64) throws(RollupDecodingError) -> String {
@@ -178,7 +202,9 @@ public enum RollupRowCodec {
         ref == 0 ? nil : try string(strings, ref - 1)
     }
 
-    static func decodeSlice(_ r: inout BlobReader, dimension d: RollupDimension, strings: [String]) throws(RollupDecodingError) -> RollupSlice {
+    static func decodeSlice<D>(
+        _ r: inout BlobReader, dimension d: RollupDimension, strings: [String], digest decodeDigest: (inout BlobReader) throws(RollupDecodingError) -> D
+    ) throws(RollupDecodingError) -> DecodedSlice<D> {
         let key: SliceKey
         if d == .model {
             key = SliceKey(provider: try string(strings, try r.uvarint()), value: try string(strings, try r.uvarint()))
@@ -204,7 +230,7 @@ public enum RollupRowCodec {
         let length = try r.uvarint()
         guard length <= UInt64(r.remaining) else { throw RollupDecodingError("rollup digest is truncated") }
         var dr = BlobReader(r.bytes, from: r.position, to: r.position + Int(length))
-        let digest = try RollupDigestCodec.decode(&dr)
+        let digest = try decodeDigest(&dr)
         guard dr.isAtEnd else { throw RollupDecodingError("rollup digest has trailing bytes") }
         r.position += Int(length)
         var breakdowns: [RollupDimension: [BreakdownEntry]] = [:]
@@ -221,6 +247,6 @@ public enum RollupRowCodec {
                 if !entries.isEmpty { breakdowns[bd] = entries }
             }
         }
-        return RollupSlice(key: key, measures: m, latency: digest, breakdowns: breakdowns)
+        return DecodedSlice(key: key, measures: m, latency: digest, breakdowns: breakdowns)
     }
 }

@@ -48,15 +48,15 @@ struct DayRollup {
     var valueSIDs: [[Int32]] = Array(repeating: [-1], count: 5)
     var valueIndex: [[Int32: Int32]] = Array(repeating: [:], count: 5)
 
-    /// Sums per dimension (0 total, 1 model, 2 + a attribute a) and slot.
-    var sums: [[RollupMeasures]]
+    /// Sums per dimension (0 total, 1 model, 2 + a attribute a) and slot, computed by ``rows(stored:computedAt:)``.
+    var sums: [[RollupMeasures]] = []
 
     // One entry per event of the selected hours.
     var evHour: [UInt8] = []
     var evLatency: [Int64] = []
     var evPair: [Int32] = []
     var evAttr: [[Int32]] = Array(repeating: [], count: 5)
-    var evCost: [Int64] = []
+    var evMeasures: [EventMeasures] = []
 
     var events: Int { evHour.count }
 
@@ -66,8 +66,6 @@ struct DayRollup {
         self.hoursMask = hoursMask
         self.compression = compression
         directCompression = compression.rounded(.towardZero) == compression ? UInt64(compression) : nil
-        let empty = [RollupMeasures](repeating: RollupMeasures(), count: 24)
-        sums = [empty, []] + Array(repeating: empty, count: 5)
     }
 
     // MARK: Interning
@@ -86,7 +84,6 @@ struct DayRollup {
         let id = Int32(pairs.count)
         pairs.append((Int32(truncatingIfNeeded: key >> 32), Int32(truncatingIfNeeded: key)))
         pairIndex[key] = id
-        sums[1].append(contentsOf: repeatElement(RollupMeasures(), count: 24))
         return id
     }
 
@@ -97,13 +94,12 @@ struct DayRollup {
         let id = Int32(valueSIDs[a].count)
         valueSIDs[a].append(sid)
         valueIndex[a][sid] = id
-        sums[2 + a].append(contentsOf: repeatElement(RollupMeasures(), count: 24))
         return id
     }
 
     // MARK: Reading segments
 
-    /// Aggregates the rows of one segment of this (org, day) that fall in the selected hours.
+    /// Collects the rows of one segment of this (org, day) that fall in the selected hours.
     mutating func add(segment reader: SegmentReader) throws {
         let m = try reader.measures()
         let n = reader.footer.rowCount
@@ -118,16 +114,14 @@ struct DayRollup {
         }
         let modelStride = m.model.entries.count + 1
         var pairRemap = [Int32](repeating: -1, count: (m.provider.entries.count + 1) * modelStride)
-        evHour.reserveCapacity(evHour.count + n)
-        evLatency.reserveCapacity(evLatency.count + n)
-        evPair.reserveCapacity(evPair.count + n)
-        evCost.reserveCapacity(evCost.count + n)
-        for a in 0..<5 { evAttr[a].reserveCapacity(evAttr[a].count + n) }
+        // Which rows are in the selected hours, and their (provider, model) pairs.
+        var rows: [Int32] = []
+        rows.reserveCapacity(n)
+        var rowPairs: [Int32] = []
+        rowPairs.reserveCapacity(n)
         for i in 0..<n {
             let offset = m.timestamps[i] - dayStart
-            guard offset >= 0, offset < UTC.msPerDay else { continue }
-            let hour = Int(offset / UTC.msPerHour)
-            guard hoursMask & (1 << UInt32(hour)) != 0 else { continue }
+            guard offset >= 0, offset < UTC.msPerDay, hoursMask & (1 << UInt32(offset / UTC.msPerHour)) != 0 else { continue }
             let pc = Int(m.provider.codes[i])
             let mc = Int(m.model.codes[i])
             guard pc > 0, mc > 0 else {
@@ -138,48 +132,32 @@ struct DayRollup {
                 pair = pairID(provider: m.provider.entries[pc - 1], model: m.model.entries[mc - 1])
                 pairRemap[pc * modelStride + mc] = pair
             }
+            rows.append(Int32(i))
+            rowPairs.append(pair)
+        }
+        let k = rows.count
+        evHour.reserveCapacity(evHour.count + k)
+        evLatency.reserveCapacity(evLatency.count + k)
+        evMeasures.reserveCapacity(evMeasures.count + k)
+        evPair.append(contentsOf: rowPairs)
+        for a in 0..<5 {
+            evAttr[a].reserveCapacity(evAttr[a].count + k)
+            let codes = attributeCodes[a], remap = remaps[a]
+            for r in rows { evAttr[a].append(remap[Int(codes[Int(r)])]) }
+        }
+        for r in rows {
+            let i = Int(r)
             let flags = m.flags[i]
             let latency = m.latencyMs[i]
             let ttft = m.timeToFirstTokenMs[i]
-            var e = RollupMeasures()
-            e.requests = 1
-            e.errors = Int64((flags >> 1) & 1)
-            e.cacheHits = Int64(flags & 1)
-            e.unpriced = m.costSource[i] == 1 ? 1 : 0
-            e.inputTokens = Int128(m.inputTokens[i])
-            e.outputTokens = Int128(m.outputTokens[i])
-            e.cachedTokens = Int128(m.cachedTokens[i])
-            e.totalTokens = Int128(m.totalTokens[i])
-            e.inputCost = Int128(m.inputCost[i])
-            e.outputCost = Int128(m.outputCost[i])
-            e.cachedCost = Int128(m.cachedCost[i])
-            e.totalCost = Int128(m.totalCost[i])
-            e.latencySumMs = Int128(latency)
-            if ttft != 0 {
-                e.ttftCount = 1
-                e.ttftSumMs = Int128(ttft - 1)
-            }
-            let f = remaps[0][Int(attributeCodes[0][i])]
-            let t = remaps[1][Int(attributeCodes[1][i])]
-            let p = remaps[2][Int(attributeCodes[2][i])]
-            let en = remaps[3][Int(attributeCodes[3][i])]
-            let c = remaps[4][Int(attributeCodes[4][i])]
-            sums[0][hour].add(e)
-            sums[1][Int(pair) * 24 + hour].add(e)
-            sums[2][Int(f) * 24 + hour].add(e)
-            sums[3][Int(t) * 24 + hour].add(e)
-            sums[4][Int(p) * 24 + hour].add(e)
-            sums[5][Int(en) * 24 + hour].add(e)
-            sums[6][Int(c) * 24 + hour].add(e)
-            evHour.append(UInt8(hour))
+            evMeasures.append(EventMeasures(
+                inputTokens: m.inputTokens[i], outputTokens: m.outputTokens[i], cachedTokens: m.cachedTokens[i],
+                totalTokens: m.totalTokens[i], inputCost: m.inputCost[i], outputCost: m.outputCost[i],
+                cachedCost: m.cachedCost[i], totalCost: m.totalCost[i], latencyMs: latency, ttftMs: ttft == 0 ? 0 : ttft - 1,
+                errors: Int64((flags >> 1) & 1), cacheHits: Int64(flags & 1), unpriced: m.costSource[i] == 1 ? 1 : 0,
+                ttftCount: ttft == 0 ? 0 : 1))
+            evHour.append(UInt8((m.timestamps[i] - dayStart) / UTC.msPerHour))
             evLatency.append(latency)
-            evPair.append(pair)
-            evAttr[0].append(f)
-            evAttr[1].append(t)
-            evAttr[2].append(p)
-            evAttr[3].append(en)
-            evAttr[4].append(c)
-            evCost.append(m.totalCost[i])
         }
     }
 
@@ -188,15 +166,44 @@ struct DayRollup {
     /// The value count of each dimension.
     var valueCounts: [Int] { [1, pairs.count] + valueSIDs.map(\.count) }
 
-    /// The slot of event `e` in dimension `d` (hourly layout).
-    @inline(__always)
-    func slot(_ d: Int, _ e: Int) -> Int {
-        let h = Int(evHour[e])
-        switch d {
-        case 0: return h
-        case 1: return Int(evPair[e]) * 24 + h
-        default: return Int(evAttr[d - 2][e]) * 24 + h
+    /// The slot (`value * 24 + hour`) of every event in dimension `d`.
+    func slots(_ d: Int) -> [Int32] {
+        var out = [Int32](repeating: 0, count: events)
+        out.withUnsafeMutableBufferPointer { o in
+            evHour.withUnsafeBufferPointer { hours in
+                switch d {
+                case 0:
+                    for e in 0..<hours.count { o[e] = Int32(hours[e]) }
+                case 1:
+                    evPair.withUnsafeBufferPointer { p in
+                        for e in 0..<hours.count { o[e] = p[e] &* 24 &+ Int32(hours[e]) }
+                    }
+                default:
+                    evAttr[d - 2].withUnsafeBufferPointer { v in
+                        for e in 0..<hours.count { o[e] = v[e] &* 24 &+ Int32(hours[e]) }
+                    }
+                }
+            }
         }
+        return out
+    }
+
+    /// Sums per slot of one dimension: 64-bit accumulation with overflow detection, redone in
+    /// 128 bits when anything overflowed.
+    func sums(slots: [Int32], count: Int) -> [RollupMeasures] {
+        var acc = [Sums64](repeating: Sums64(), count: count)
+        var overflow = false
+        acc.withUnsafeMutableBufferPointer { o in
+            slots.withUnsafeBufferPointer { s in
+                evMeasures.withUnsafeBufferPointer { m in
+                    for e in 0..<s.count { overflow = o[Int(s[e])].add(m[e]) || overflow }
+                }
+            }
+        }
+        if !overflow { return acc.map(\.measures) }
+        var wide = [RollupMeasures](repeating: RollupMeasures(), count: count)
+        for e in 0..<slots.count { wide[Int(slots[e])].add(evMeasures[e].measures) }
+        return wide
     }
 
     /// Event indices in increasing (latency, hour) order.
@@ -222,36 +229,61 @@ struct DayRollup {
         @inline(__always) func range(_ slot: Int) -> Range<Int> { Int(starts[slot])..<Int(starts[slot + 1]) }
     }
 
-    func group(_ d: Int, slots: Int, order: [Int32]) -> Grouped {
-        var starts = [Int32](repeating: 0, count: slots + 1)
-        for e in 0..<events { starts[slot(d, e) + 1] += 1 }
-        for s in 0..<slots { starts[s + 1] += starts[s] }
-        var fill = starts
+    func group(slots: [Int32], count: Int, order: [Int32]) -> Grouped {
+        var starts = [Int32](repeating: 0, count: count + 1)
         var values = [Int64](repeating: 0, count: events)
-        for e in order {
-            let s = slot(d, Int(e))
-            values[Int(fill[s])] = evLatency[Int(e)]
-            fill[s] += 1
+        starts.withUnsafeMutableBufferPointer { st in
+            slots.withUnsafeBufferPointer { sl in
+                for e in 0..<sl.count { st[Int(sl[e]) + 1] &+= 1 }
+                for s in 0..<count { st[s + 1] &+= st[s] }
+                var fill = Array(st)
+                fill.withUnsafeMutableBufferPointer { f in
+                    values.withUnsafeMutableBufferPointer { v in
+                        evLatency.withUnsafeBufferPointer { lat in
+                            for e in order {
+                                let s = Int(sl[Int(e)])
+                                v[Int(f[s])] = lat[Int(e)]
+                                f[s] &+= 1
+                            }
+                        }
+                    }
+                }
+            }
         }
         return Grouped(starts: starts, values: values)
     }
 
     /// For the day: per value, `latency << 5 | hour` of the events of its exact-mode hours (hours
     /// with at most 200 of its events), sorted; the larger hours are merged as digests.
-    func groupDay(_ d: Int, values count: Int, hourly: Grouped, order: [Int32]) -> Grouped {
+    func groupDay(slots: [Int32], values count: Int, hourly: Grouped, order: [Int32]) -> Grouped {
         var starts = [Int32](repeating: 0, count: count + 1)
-        for e in 0..<events {
-            let s = slot(d, e)
-            if hourly.count(s) <= TDigest.exactCapacity { starts[s / 24 + 1] += 1 }
+        var kept = 0
+        for s in 0..<(count * 24) where hourly.count(s) <= TDigest.exactCapacity {
+            starts[s / 24 + 1] += Int32(hourly.count(s))
+            kept += hourly.count(s)
         }
         for v in 0..<count { starts[v + 1] += starts[v] }
+        var values = [Int64](repeating: 0, count: kept)
         var fill = starts
-        var values = [Int64](repeating: 0, count: Int(starts[count]))
-        for e in order {
-            let s = slot(d, Int(e))
-            guard hourly.count(s) <= TDigest.exactCapacity else { continue }
-            values[Int(fill[s / 24])] = evLatency[Int(e)] << 5 | Int64(evHour[Int(e)])
-            fill[s / 24] += 1
+        let limit = Int32(TDigest.exactCapacity)
+        hourly.starts.withUnsafeBufferPointer { hs in
+            slots.withUnsafeBufferPointer { sl in
+                fill.withUnsafeMutableBufferPointer { f in
+                    values.withUnsafeMutableBufferPointer { v in
+                        evLatency.withUnsafeBufferPointer { lat in
+                            evHour.withUnsafeBufferPointer { hours in
+                                for e in order {
+                                    let s = Int(sl[Int(e)])
+                                    guard hs[s + 1] &- hs[s] <= limit else { continue }
+                                    let day = s / 24
+                                    v[Int(f[day])] = lat[Int(e)] << 5 | Int64(hours[Int(e)])
+                                    f[day] &+= 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return Grouped(starts: starts, values: values)
     }
@@ -342,33 +374,34 @@ struct DayRollup {
         return true
     }
 
-    /// Writes an exact-mode digest from (value, weight) pairs (any order); false when not possible.
-    func writeExact(pairs input: [(Double, Int)], into w: inout BlobWriter) -> Bool {
+    /// Writes an exact-mode digest from point masses (any order); false when not possible.
+    func writeExact(pairs input: [PointMass], into w: inout BlobWriter) -> Bool {
         guard let c = directCompression else { return false }
         var total = 0
-        for (v, weight) in input {
-            guard v >= 0, v < RollupDigestCodec.exactIntegerLimit, v.rounded(.towardZero) == v else { return false }
-            total += weight
+        for p in input {
+            guard p.value >= 0, p.value < RollupDigestCodec.exactIntegerLimit, p.value.rounded(.towardZero) == p.value else { return false }
+            total += p.weight
         }
         guard total >= 1, total <= TDigest.exactCapacity else { return false }
-        let sorted = input.sorted { $0.0 < $1.0 }
-        var combined: [(UInt64, Int)] = []
-        for (v, weight) in sorted {
-            let x = UInt64(v)
-            if let last = combined.last, last.0 == x {
-                combined[combined.count - 1].1 += weight
+        let sorted = input.sorted { $0.value < $1.value }
+        var combined: [PointMass] = []
+        combined.reserveCapacity(sorted.count)
+        for p in sorted {
+            if let last = combined.last, last.value == p.value {
+                combined[combined.count - 1].weight += p.weight
             } else {
-                combined.append((x, weight))
+                combined.append(p)
             }
         }
         w.bytes.append(RollupDigestCodec.exactIntegerTag)
         w.uvarint(c)
         w.uvarint(UInt64(combined.count))
         var previous: UInt64 = 0
-        for (x, weight) in combined {
-            if weight > 1 {
+        for p in combined {
+            let x = UInt64(p.value)
+            if p.weight > 1 {
                 w.uvarint((x - previous) << 1 | 1)
-                w.uvarint(UInt64(weight - 2))
+                w.uvarint(UInt64(p.weight - 2))
             } else {
                 w.uvarint((x - previous) << 1)
             }
@@ -382,17 +415,17 @@ struct DayRollup {
 
     /// The digest of sorted values: run-length (value, count) items merged in one pass.
     func digest(_ values: ArraySlice<Int64>) -> TDigest {
-        var items: [(Double, Int)] = []
+        var items: [PointMass] = []
         items.reserveCapacity(values.count)
         var i = values.startIndex
         while i < values.endIndex {
             let v = values[i]
             var j = i + 1
             while j < values.endIndex && values[j] == v { j += 1 }
-            items.append((Double(v), j - i))
+            items.append(PointMass(value: Double(v), weight: j - i))
             i = j
         }
-        return merge(exactItems: items, sorted: true, digests: [])
+        return merge(exactItems: items, digests: [])
     }
 
     /// Merges point masses (value, weight) — the values of exact-mode digests — with other digests.
@@ -402,14 +435,13 @@ struct DayRollup {
     /// Buffered values and the centroids of exact-mode digests are both splittable point masses
     /// for the merge, so this equals merging the exact-mode digests themselves, while handing the
     /// merge long sorted runs.
-    func merge(exactItems: [(Double, Int)], sorted: Bool, digests: [TDigest]) -> TDigest {
-        let items = sorted ? exactItems : exactItems.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+    func merge(exactItems items: [PointMass], digests: [TDigest]) -> TDigest {
         var parts = digests
         var start = 0
         while start < items.count {
             let end = min(items.count, start + chunk)
             var b = TDigest(compression: compression)
-            for k in start..<end { b.add(items[k].0, weight: items[k].1) }
+            for k in start..<end { b.add(items[k].value, weight: items[k].weight) }
             parts.append(b)
             start = end
         }
@@ -419,35 +451,49 @@ struct DayRollup {
     /// Contributions of stored hourly rows (hours not recomputed) to the day.
     struct Stored {
         var sums: [[RollupMeasures]]
-        var digests: [[[TDigest]]]
+        var digests: [[[RollupDigestCodec.MergeInput]]]
         var cross: [[Int: Cell]]
     }
 
-    /// Builds the rows: one per selected hour with events, and the day (merged with the stored
-    /// buckets of the other hours of the day, `stored`).
-    mutating func rows(stored: [RollupBucket], computedAt: Int64) -> (hourly: [RollupRow], daily: RollupRow?) {
+    /// A stored hourly row of the day, decoded for merging.
+    typealias StoredBucket = (total: RollupMeasures, latency: RollupDigestCodec.MergeInput,
+                              dimensions: [RollupDimension: [RollupRowCodec.DecodedSlice<RollupDigestCodec.MergeInput>]])
+
+    /// Decodes a stored hourly row for merging into the day.
+    static func stored(_ row: RollupRow) throws(RollupDecodingError) -> StoredBucket {
+        try RollupRowCodec.decode(row, dimensions: Set(RollupDimension.allCases)) { r throws(RollupDecodingError) in
+            try RollupDigestCodec.decodeForMerge(&r)
+        }
+    }
+
+    /// Builds the rows: one per selected hour with events, and the day, merged with the stored
+    /// buckets of the day's other hours (`stored`).
+    mutating func rows(stored: [StoredBucket], computedAt: Int64) -> (hourly: [RollupRow], daily: RollupRow?) {
         // Intern every key of the stored buckets first, so the value counts are final.
         for b in stored {
-            for s in b.slices(.model) {
+            for s in b.dimensions[.model] ?? [] {
                 _ = pairID(provider: s.key.provider, model: s.key.value ?? "")
                 for a in Self.breakdownAttributes {
                     for e in s.breakdowns[Self.attributeDimensions[a]] ?? [] { _ = valueID(a, e.value) }
                 }
             }
             for (a, d) in Self.attributeDimensions.enumerated() {
-                for s in b.slices(d) { _ = valueID(a, s.key.value) }
+                for s in b.dimensions[d] ?? [] { _ = valueID(a, s.key.value) }
             }
         }
         let counts = valueCounts
+        let slotsByDimension = (0..<Self.dimensionCount).map { slots($0) }
+        sums = (0..<Self.dimensionCount).map { sums(slots: slotsByDimension[$0], count: counts[$0] * 24) }
         let order = latencyOrder()
-        let grouped = (0..<Self.dimensionCount).map { group($0, slots: counts[$0] * 24, order: order) }
+        let grouped = (0..<Self.dimensionCount).map { group(slots: slotsByDimension[$0], count: counts[$0] * 24, order: order) }
         let keyOrder = keyOrders()
 
         var cross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 24) }
         for e in 0..<events {
             let h = Int(evHour[e])
+            let cost = Int128(evMeasures[e].totalCost)
             for (b, a) in Self.breakdownAttributes.enumerated() {
-                cross[b].add(pair: Int(evPair[e]), value: Int(evAttr[a][e]), bucket: h, buckets: 24, requests: 1, cost: Int128(evCost[e]))
+                cross[b].add(pair: Int(evPair[e]), value: Int(evAttr[a][e]), bucket: h, buckets: 24, requests: 1, cost: cost)
             }
         }
 
@@ -486,7 +532,7 @@ struct DayRollup {
                     scratch.uvarint(UInt64(digestBytes.bytes.count))
                     scratch.append(digestBytes.bytes)
                     if d == 1 {
-                        writeBreakdowns(pair: Int(v), bucket: h, buckets: 24, cross: cross, extra: nil, keyOrder: keyOrder,
+                        writeBreakdowns(pair: Int(v), bucket: h, buckets: 24, cross: cross, keyOrder: keyOrder,
                                         table: &table, into: &scratch)
                     }
                 }
@@ -505,14 +551,14 @@ struct DayRollup {
         // The day: fresh hours plus the stored ones.
         var dayStored = Stored(
             sums: counts.map { [RollupMeasures](repeating: RollupMeasures(), count: $0) },
-            digests: counts.map { [[TDigest]](repeating: [], count: $0) },
+            digests: counts.map { [[RollupDigestCodec.MergeInput]](repeating: [], count: $0) },
             cross: Array(repeating: [:], count: 3))
         var dayTotal = RollupMeasures()
-        var dayTotalDigests: [TDigest] = []
+        var dayTotalDigests: [RollupDigestCodec.MergeInput] = []
         for b in stored {
             dayTotal.add(b.total)
             dayTotalDigests.append(b.latency)
-            for s in b.slices(.model) {
+            for s in b.dimensions[.model] ?? [] {
                 let p = Int(pairID(provider: s.key.provider, model: s.key.value ?? ""))
                 dayStored.sums[1][p].add(s.measures)
                 dayStored.digests[1][p].append(s.latency)
@@ -525,7 +571,7 @@ struct DayRollup {
                 }
             }
             for (a, d) in Self.attributeDimensions.enumerated() {
-                for s in b.slices(d) {
+                for s in b.dimensions[d] ?? [] {
                     let v = Int(valueID(a, s.key.value))
                     dayStored.sums[2 + a][v].add(s.measures)
                     dayStored.digests[2 + a][v].append(s.latency)
@@ -558,14 +604,16 @@ struct DayRollup {
             }
         }
 
-        let dayGrouped = (0..<Self.dimensionCount).map { groupDay($0, values: counts[$0], hourly: grouped[$0], order: order) }
+        let dayGrouped = (0..<Self.dimensionCount).map {
+            groupDay(slots: slotsByDimension[$0], values: counts[$0], hourly: grouped[$0], order: order)
+        }
 
         /// The day's digest of value v of dimension d: the merge of its hourly digests. Exact-mode
         /// hourly digests enter as their point masses (value, count in the hour), ordered by value
         /// then count as the merge orders them, so the result is the same as
         /// `TDigest.merged(hourly digests)`.
-        func writeDayDigest(_ d: Int, _ v: Int, storedDigests: [TDigest], into w: inout BlobWriter) {
-            var items: [(Double, Int)] = []
+        func writeDayDigest(_ d: Int, _ v: Int, storedDigests: [RollupDigestCodec.MergeInput], into w: inout BlobWriter) {
+            var items: [PointMass] = []
             let values = dayGrouped[d].values[dayGrouped[d].range(v)]
             var weights: [Int] = []
             var i = values.startIndex
@@ -579,19 +627,20 @@ struct DayRollup {
                     i = j
                 }
                 if weights.count > 1 { weights.sort() }
-                for weight in weights { items.append((Double(x), weight)) }
+                for weight in weights { items.append(PointMass(value: Double(x), weight: weight)) }
             }
             var sketchParts: [TDigest] = []
             var storedExact = false
             for s in storedDigests {
-                if s.isExact {
+                switch s {
+                case .points(let points):
                     storedExact = true
-                    for c in s.centroids { items.append((c.mean, c.weight)) }
-                } else {
-                    sketchParts.append(s)
+                    items.append(contentsOf: points)
+                case .digest(let digest):
+                    sketchParts.append(digest)
                 }
             }
-            if storedExact { items.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) } }
+            if storedExact { items.sort { $0.value < $1.value || ($0.value == $1.value && $0.weight < $1.weight) } }
             for h in 0..<24 {
                 let slot = v * 24 + h
                 if grouped[d].count(slot) > TDigest.exactCapacity {
@@ -599,7 +648,7 @@ struct DayRollup {
                 }
             }
             if sketchParts.isEmpty, writeExact(pairs: items, into: &w) { return }
-            RollupDigestCodec.encode(merge(exactItems: items, sorted: true, digests: sketchParts), into: &w)
+            RollupDigestCodec.encode(merge(exactItems: items, digests: sketchParts), into: &w)
         }
 
         var table = RowStrings(count: strings.count)
@@ -624,7 +673,7 @@ struct DayRollup {
                 scratch.uvarint(UInt64(digestBytes.bytes.count))
                 scratch.append(digestBytes.bytes)
                 if d == 1 {
-                    writeBreakdowns(pair: vi, bucket: 0, buckets: 1, cross: dayCross, extra: nil, keyOrder: keyOrder,
+                    writeBreakdowns(pair: vi, bucket: 0, buckets: 1, cross: dayCross, keyOrder: keyOrder,
                                     table: &table, into: &scratch)
                 }
             }
@@ -665,7 +714,7 @@ struct DayRollup {
         }
     }
 
-    func writeBreakdowns(pair p: Int, bucket: Int, buckets: Int, cross: [CrossTable], extra: [[Int: Cell]]?,
+    func writeBreakdowns(pair p: Int, bucket: Int, buckets: Int, cross: [CrossTable],
                          keyOrder: [[Int32]], table: inout RowStrings, into w: inout BlobWriter) {
         for (b, a) in Self.breakdownAttributes.enumerated() {
             let order = keyOrder[2 + a]
@@ -681,5 +730,121 @@ struct DayRollup {
                 w.zigzag(c.cost)
             }
         }
+    }
+}
+
+/// `weight` values equal to `value`: a centroid of an exact-mode digest.
+struct PointMass {
+    var value: Double
+    var weight: Int
+}
+
+/// One event's measures, as stored in the segment (64-bit).
+struct EventMeasures {
+    var inputTokens: Int64
+    var outputTokens: Int64
+    var cachedTokens: Int64
+    var totalTokens: Int64
+    var inputCost: Int64
+    var outputCost: Int64
+    var cachedCost: Int64
+    var totalCost: Int64
+    var latencyMs: Int64
+    /// Time to first token (0 when ``ttftCount`` is 0).
+    var ttftMs: Int64
+    var errors: Int64
+    var cacheHits: Int64
+    var unpriced: Int64
+    var ttftCount: Int64
+
+    var measures: RollupMeasures {
+        var m = RollupMeasures()
+        m.requests = 1
+        m.errors = errors
+        m.cacheHits = cacheHits
+        m.unpriced = unpriced
+        m.ttftCount = ttftCount
+        m.inputTokens = Int128(inputTokens)
+        m.outputTokens = Int128(outputTokens)
+        m.cachedTokens = Int128(cachedTokens)
+        m.totalTokens = Int128(totalTokens)
+        m.inputCost = Int128(inputCost)
+        m.outputCost = Int128(outputCost)
+        m.cachedCost = Int128(cachedCost)
+        m.totalCost = Int128(totalCost)
+        m.latencySumMs = Int128(latencyMs)
+        m.ttftSumMs = Int128(ttftMs)
+        return m
+    }
+}
+
+/// Sums of ``EventMeasures`` in 64 bits; ``add(_:)`` reports overflow.
+struct Sums64 {
+    var requests: Int64 = 0
+    var errors: Int64 = 0
+    var cacheHits: Int64 = 0
+    var unpriced: Int64 = 0
+    var ttftCount: Int64 = 0
+    var inputTokens: Int64 = 0
+    var outputTokens: Int64 = 0
+    var cachedTokens: Int64 = 0
+    var totalTokens: Int64 = 0
+    var inputCost: Int64 = 0
+    var outputCost: Int64 = 0
+    var cachedCost: Int64 = 0
+    var totalCost: Int64 = 0
+    var latencyMs: Int64 = 0
+    var ttftMs: Int64 = 0
+
+    /// Adds an event; returns true when a sum overflowed (the sums are then unusable).
+    @inline(__always)
+    mutating func add(_ e: EventMeasures) -> Bool {
+        requests &+= 1
+        errors &+= e.errors
+        cacheHits &+= e.cacheHits
+        unpriced &+= e.unpriced
+        ttftCount &+= e.ttftCount
+        let a = inputTokens.addingReportingOverflow(e.inputTokens)
+        let b = outputTokens.addingReportingOverflow(e.outputTokens)
+        let c = cachedTokens.addingReportingOverflow(e.cachedTokens)
+        let d = totalTokens.addingReportingOverflow(e.totalTokens)
+        let f = inputCost.addingReportingOverflow(e.inputCost)
+        let g = outputCost.addingReportingOverflow(e.outputCost)
+        let h = cachedCost.addingReportingOverflow(e.cachedCost)
+        let i = totalCost.addingReportingOverflow(e.totalCost)
+        let j = latencyMs.addingReportingOverflow(e.latencyMs)
+        let k = ttftMs.addingReportingOverflow(e.ttftMs)
+        inputTokens = a.partialValue
+        outputTokens = b.partialValue
+        cachedTokens = c.partialValue
+        totalTokens = d.partialValue
+        inputCost = f.partialValue
+        outputCost = g.partialValue
+        cachedCost = h.partialValue
+        totalCost = i.partialValue
+        latencyMs = j.partialValue
+        ttftMs = k.partialValue
+        return a.overflow || b.overflow || c.overflow || d.overflow || f.overflow || g.overflow || h.overflow
+            || i.overflow || j.overflow || k.overflow
+    }
+
+    var measures: RollupMeasures {
+        var m = RollupMeasures()
+        m.requests = requests
+        m.errors = errors
+        m.cacheHits = cacheHits
+        m.unpriced = unpriced
+        m.ttftCount = ttftCount
+        m.inputTokens = Int128(inputTokens)
+        m.outputTokens = Int128(outputTokens)
+        m.cachedTokens = Int128(cachedTokens)
+        m.totalTokens = Int128(totalTokens)
+        m.inputCost = Int128(inputCost)
+        m.outputCost = Int128(outputCost)
+        m.cachedCost = Int128(cachedCost)
+        m.totalCost = Int128(totalCost)
+        m.latencySumMs = Int128(latencyMs)
+        m.ttftSumMs = Int128(ttftMs)
+        return m
     }
 }

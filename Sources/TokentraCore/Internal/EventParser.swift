@@ -542,11 +542,9 @@ struct EventParser {
         }
         // Slow path: exact classification of the error (or of exotic spellings).
         do {
-            return try Money.parse(UnsafeBufferPointer(start: s.base + n.start, count: n.end - n.start))
-        } catch .tooPrecise {
-            fail(
-                .invalidCost, "field \(keyName(key)) has more than 10 decimal places: \(text(n.start, n.end))",
-                field: keyName(key))
+            // Client costs often come from float arithmetic (0.034019999999999995): round them
+            // half to even to the 1e-10 unit instead of rejecting the event.
+            return try Money.parse(UnsafeBufferPointer(start: s.base + n.start, count: n.end - n.start), rounding: true)
         } catch {
             fail(.invalidCost, "field \(keyName(key)) is out of range: \(text(n.start, n.end))", field: keyName(key))
         }

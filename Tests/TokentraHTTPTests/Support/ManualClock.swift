@@ -76,7 +76,7 @@ final class ManualClock: Clock, Sendable {
 
     /// Waits (in real time, briefly) until `count` tasks sleep on this clock.
     func waitForSleepers(_ count: Int = 1) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(120)  // generous: the whole test process may be CPU-starved
         while sleeperCount < count {
             guard ContinuousClock.now < deadline else { throw TestFailure("no sleeper on the manual clock") }
             try await Task.sleep(for: .milliseconds(1))

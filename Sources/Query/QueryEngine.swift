@@ -1,0 +1,309 @@
+import Foundation
+import Rollups
+import TDigest
+import TokentraCore
+import UsageIndex
+
+/// Latency percentiles of a set of events (ms), from a merged t-digest; `nil` without events.
+public struct LatencyPercentiles: Sendable, Equatable {
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+
+    init(_ digests: [TDigest]) {
+        let merged = digests.count == 1 ? digests[0] : TDigest.merged(digests)
+        let qs = merged.quantiles([0.5, 0.95, 0.99])
+        p50 = qs?[0]
+        p95 = qs?[1]
+        p99 = qs?[2]
+    }
+}
+
+/// Where the answer came from and how fresh it is.
+public struct QueryMeta: Sendable {
+    public var source = "rollups"
+    /// When the last successful rollup run finished (ms), `nil` when none has.
+    public var rollupFreshnessMs: Int64?
+    public var granularity: QueryGranularity
+    public var tz: String
+    public var startMs: Int64
+    public var endMs: Int64
+}
+
+/// One bucket of a usage time series (empty buckets have zero measures and `nil` percentiles).
+public struct UsagePoint: Sendable {
+    /// Start of the bucket, ms since the epoch (the range start for a partial first bucket).
+    public var startMs: Int64
+    /// `YYYY-MM-DD` (local date of the bucket start) or, for hours, an ISO-8601 timestamp with the tz offset.
+    public var label: String
+    public var measures: RollupMeasures
+    public var latency: LatencyPercentiles
+}
+
+/// The answer to `/v1/usage`.
+public struct UsageResult: Sendable {
+    public var totals: RollupMeasures
+    public var points: [UsagePoint]
+    public var meta: QueryMeta
+}
+
+/// One row of a breakdown.
+public struct BreakdownRow: Sendable {
+    public var key: SliceKey
+    public var measures: RollupMeasures
+    /// Share of the total cost of all rows (before `limit`), in percent; 0 when the total is 0.
+    public var percentage: Double
+    public var latency: LatencyPercentiles
+}
+
+/// The answer to `/v1/usage/{models,teams,...}`.
+public struct BreakdownResult: Sendable {
+    public var breakdown: QueryBreakdown
+    public var rows: [BreakdownRow]
+    /// Totals over all rows (before `limit`).
+    public var totals: RollupMeasures
+    public var meta: QueryMeta
+    public var sort: QuerySort
+    public var limit: Int?
+}
+
+/// Answers usage queries from the rollup tables, for the HTTP API and the CLI alike.
+///
+/// Buckets in any time zone are built from UTC hourly rows (whole UTC days inside a bucket use the
+/// daily row instead); sums are exact, percentiles come from merged digests.
+///
+/// ```swift
+/// let engine = QueryEngine(index: try IndexDatabase(path: dir + "/index.sqlite"))
+/// let q = try UsageQuery.parse(orgID: "org_a", parameters: ["start_date": "2026-11-01", "end_date": "2026-11-08"], breakdown: nil)
+/// let result = try engine.usage(q)
+/// ```
+public struct QueryEngine: Sendable {
+    public let index: IndexDatabase
+
+    public init(index: IndexDatabase) { self.index = index }
+
+    /// Errors reading the rollups (not the client's fault).
+    public struct ReadError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    // MARK: Bucketing
+
+    /// The buckets [start, end) of the query in its time zone.
+    static func buckets(_ q: UsageQuery) -> [(start: Int64, end: Int64, label: String)] {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = q.timeZone
+        cal.firstWeekday = 2
+        cal.minimumDaysInFirstWeek = 4
+        var out: [(Int64, Int64, String)] = []
+        var a = q.startMs
+        while a < q.endMs {
+            let b: Int64
+            let labelStart: Int64
+            if q.granularity == .hour {
+                b = min(q.endMs, (a / 3_600_000 + 1) * 3_600_000)
+                labelStart = a / 3_600_000 * 3_600_000
+            } else {
+                let component: Calendar.Component = switch q.granularity {
+                case .day: .day
+                case .week: .weekOfYear
+                default: .month
+                }
+                let date = Date(timeIntervalSince1970: Double(a) / 1000)
+                let interval = cal.dateInterval(of: component, for: date)!
+                labelStart = Int64((interval.start.timeIntervalSince1970 * 1000).rounded())
+                b = min(q.endMs, Int64((interval.end.timeIntervalSince1970 * 1000).rounded()))
+            }
+            out.append((a, b, label(labelStart, q.granularity, cal)))
+            a = b
+        }
+        return out
+    }
+
+    static func label(_ ms: Int64, _ g: QueryGranularity, _ cal: Calendar) -> String {
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        let c = cal.dateComponents([.year, .month, .day, .hour], from: date)
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        let day = "\(pad(c.year!, 4))-\(pad(c.month!, 2))-\(pad(c.day!, 2))"
+        guard g == .hour else { return day }
+        let offset = cal.timeZone.secondsFromGMT(for: date)
+        let zone = offset == 0 ? "Z" : (offset < 0 ? "-" : "+") + pad(abs(offset) / 3600, 2) + ":" + pad(abs(offset) % 3600 / 60, 2)
+        return day + "T" + pad(c.hour!, 2) + ":00:00" + zone
+    }
+
+    /// Which rows cover the buckets: daily rows for whole UTC days inside a bucket, hourly rows
+    /// for the rest. Returns the ranges to read from each table, merged.
+    static func coverage(_ buckets: [(start: Int64, end: Int64, label: String)]) -> (days: [(Int64, Int64)], hours: [(Int64, Int64)]) {
+        var days: [(Int64, Int64)] = []
+        var hours: [(Int64, Int64)] = []
+        func add(_ list: inout [(Int64, Int64)], _ a: Int64, _ b: Int64) {
+            guard a < b else { return }
+            if let last = list.last, last.1 == a { list[list.count - 1].1 = b } else { list.append((a, b)) }
+        }
+        let day: Int64 = 86_400_000
+        for bucket in buckets {
+            let firstDay = (bucket.start + day - 1) / day * day
+            let lastDay = bucket.end / day * day
+            if firstDay < lastDay {
+                add(&hours, bucket.start, firstDay)
+                add(&days, firstDay, lastDay)
+                add(&hours, lastDay, bucket.end)
+            } else {
+                add(&hours, bucket.start, bucket.end)
+            }
+        }
+        return (days, hours)
+    }
+
+    /// Reads the rows covering the buckets, in no particular order.
+    /// Without `slices`, rows come without their slices blob (totals and digest only).
+    func rows(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], slices: Bool) throws -> [RollupRow] {
+        let (days, hours) = Self.coverage(buckets)
+        var out: [RollupRow] = []
+        for (a, b) in days { out += try RollupReader.rows(index, .day, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        for (a, b) in hours { out += try RollupReader.rows(index, .hour, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        return out
+    }
+
+    func meta(_ q: UsageQuery) throws -> QueryMeta {
+        let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
+        return QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
+                         startMs: q.startMs, endMs: q.endMs)
+    }
+
+    /// Totals and digest of a row without decoding its slices, when the SQL columns hold them.
+    static func fastTotals(_ row: RollupRow) -> RollupMeasures? {
+        guard let it = row.inputTokens, let ot = row.outputTokens, let ct = row.cachedTokens, let tt = row.totalTokens,
+              let ic = row.inputCost, let oc = row.outputCost, let cc = row.cachedCost, let tc = row.totalCost,
+              let ls = row.latencySumMs, let ts = row.ttftSumMs
+        else { return nil }
+        var m = RollupMeasures()
+        m.requests = row.requestCount
+        m.errors = row.errorCount
+        m.cacheHits = row.cacheHitCount
+        m.unpriced = row.unpricedCount
+        m.inputTokens = Int128(it)
+        m.outputTokens = Int128(ot)
+        m.cachedTokens = Int128(ct)
+        m.totalTokens = Int128(tt)
+        m.inputCost = Int128(ic)
+        m.outputCost = Int128(oc)
+        m.cachedCost = Int128(cc)
+        m.totalCost = Int128(tc)
+        m.latencySumMs = Int128(ls)
+        m.ttftCount = row.ttftCount
+        m.ttftSumMs = Int128(ts)
+        return m
+    }
+
+    func decode(_ row: RollupRow, _ dims: Set<RollupDimension>) throws -> RollupBucket {
+        do {
+            return try RollupRowCodec.bucket(row, dimensions: dims)
+        } catch {
+            throw ReadError(description: "rollup row of \(row.orgID) at \(formatTimestamp(row.bucketStart)) is unreadable: \(error)")
+        }
+    }
+
+    /// The matching part of a row: its totals (no filter) or the sum of the slices passing the filter.
+    func contribution(_ row: RollupRow, _ filterDimension: RollupDimension?, _ f: QueryFilters) throws -> (RollupMeasures, [TDigest]) {
+        guard let d = filterDimension else {
+            if let m = Self.fastTotals(row) {
+                do {
+                    return (m, [try RollupDigestCodec.decode(row.latencyDigest)])
+                } catch {
+                    throw ReadError(description: "rollup digest of \(row.orgID) at \(formatTimestamp(row.bucketStart)) is unreadable: \(error)")
+                }
+            }
+            // A total beyond 64 bits (SQL NULL): the exact value is the sum of the slices, which
+            // RollupReader then returns.
+            let b = try decode(row, [])
+            return (b.total, [b.latency])
+        }
+        let b = try decode(row, [d])
+        var m = RollupMeasures()
+        var digests: [TDigest] = []
+        for s in b.slices(d) where f.matches(s.key, dimension: d) {
+            m.add(s.measures)
+            digests.append(s.latency)
+        }
+        return (m, digests)
+    }
+
+    // MARK: Queries
+
+    /// The usage time series: totals and one point per bucket (empty buckets included).
+    public func usage(_ q: UsageQuery) throws -> UsageResult {
+        let buckets = Self.buckets(q)
+        let filterDimension = q.filters.active.first?.dimension
+        let rows = try rows(q, buckets, slices: filterDimension != nil)
+        var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
+        var digests = [[TDigest]](repeating: [], count: buckets.count)
+        let starts = buckets.map(\.start)
+        for row in rows {
+            // The bucket containing the row: the last bucket starting at or before it.
+            var lo = 0, hi = starts.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if starts[mid] <= row.bucketStart { lo = mid + 1 } else { hi = mid }
+            }
+            let i = lo - 1
+            guard i >= 0, row.bucketStart < buckets[i].end else { continue }
+            let (m, ds) = try contribution(row, filterDimension, q.filters)
+            measures[i].add(m)
+            digests[i] += ds
+        }
+        var totals = RollupMeasures()
+        var points: [UsagePoint] = []
+        points.reserveCapacity(buckets.count)
+        for (i, bucket) in buckets.enumerated() {
+            totals.add(measures[i])
+            points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
+                                     latency: LatencyPercentiles(digests[i])))
+        }
+        return UsageResult(totals: totals, points: points, meta: try meta(q))
+    }
+
+    /// Usage grouped by one attribute over the whole range, sorted (descending) and limited.
+    public func breakdown(_ q: UsageQuery) throws -> BreakdownResult {
+        guard let breakdown = q.breakdown else { preconditionFailure("breakdown query without a breakdown") }
+        let d = breakdown.dimension
+        // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows.
+        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true)
+        struct Acc {
+            var measures = RollupMeasures()
+            var digests: [TDigest] = []
+        }
+        var groups: [SliceKey: Acc] = [:]
+        for row in rows {
+            let b = try decode(row, [d])
+            for s in b.slices(d) where q.filters.matches(s.key, dimension: d) {
+                groups[s.key, default: Acc()].measures.add(s.measures)
+                groups[s.key]!.digests.append(s.latency)
+            }
+        }
+        var totals = RollupMeasures()
+        for g in groups.values { totals.add(g.measures) }
+        var list = groups.map { (key: $0.key, acc: $0.value) }
+        func metric(_ m: RollupMeasures) -> Int128 {
+            switch q.sort {
+            case .cost: m.totalCost
+            case .requests: Int128(m.requests)
+            case .tokens: m.totalTokens
+            }
+        }
+        list.sort { a, b in
+            let x = metric(a.acc.measures), y = metric(b.acc.measures)
+            return x != y ? x > y : a.key < b.key
+        }
+        if let limit = q.limit, list.count > limit { list.removeLast(list.count - limit) }
+        let rowsOut = list.map { item in
+            let pct = totals.totalCost == 0 ? 0 : Double(item.acc.measures.totalCost) * 100 / Double(totals.totalCost)
+            return BreakdownRow(key: item.key, measures: item.acc.measures, percentage: pct,
+                                latency: LatencyPercentiles(item.acc.digests))
+        }
+        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: try meta(q), sort: q.sort, limit: q.limit)
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+import Logging
+import Query
+import TokentraCore
+import UsageIndex
+
+/// The query API (seed 001 "API Reference"): `GET /v1/usage` and its breakdowns, answered from the
+/// rollups by ``Query/QueryEngine`` (the same code as `tokentra query`).
+///
+/// The key needs `usage:read` (or `admin`); the org is always the key's org. Bad parameters are
+/// 400 `INVALID_PARAMETER` with the parameter named in `error.parameter`.
+struct QueryController: Sendable {
+    let engine: QueryEngine
+    let authorizer: Authorizer
+    let logger: Logger
+    let wallClock: @Sendable () -> Int64
+    var limits = QueryLimits()
+
+    var routes: [RouteSpec] {
+        var routes = [RouteSpec(path: "/v1/usage", method: .get) { request, _ in try await self.answer(request, nil) }]
+        for b in QueryBreakdown.allCases {
+            routes.append(RouteSpec(path: "/v1/usage/" + b.rawValue, method: .get) { request, _ in try await self.answer(request, b) })
+        }
+        return routes
+    }
+
+    func answer(_ request: Request, _ breakdown: QueryBreakdown?) async throws -> Response {
+        let (key, limit) = try authorizer.authorize(request, scope: .usageRead, nowMs: wallClock())
+        var parameters: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters where parameters[String(k)] == nil { parameters[String(k)] = String(v) }
+        let query: UsageQuery
+        do {
+            query = try UsageQuery.parse(orgID: key.orgID, parameters: parameters, breakdown: breakdown, limits: limits)
+        } catch {
+            var parameter = ""
+            EventExport.appendJSONString(error.parameter, to: &parameter)
+            throw APIError(.badRequest, code: "INVALID_PARAMETER", message: error.message,
+                           extraJSON: "\"parameter\":\(parameter)", headers: limit.headers)
+        }
+        let engine = self.engine
+        // SQLite reads block: keep them off the cooperative pool's few threads.
+        let body: String = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    breakdown == nil ? QueryOutput.json(try engine.usage(query)) : QueryOutput.json(try engine.breakdown(query))
+                })
+            }
+        }
+        return Response.json(.ok, body, headers: limit.headers)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import Query
+import Rollups
+import SegmentStore
+import Testing
+import TokentraCore
+import TokentraHTTP
+import TokentraTestSupport
+import UsageIndex
+
+@Suite struct QueryAPITests {
+    @Test func usageEndpoints() async throws {
+        let d = try await TestDaemon.start()
+        let events = EventFactory.events(2000, org: "org_a", seed: 3, days: 3) + EventFactory.events(500, org: "org_b", seed: 4, days: 2)
+        _ = try await d.store.ingest(events)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        _ = try await RollupEngine(store: d.store, logger: logger).run(now: 4_000_000_000_000)
+
+        let (reader, _) = try d.createKey(scopes: "usage:read")
+        let (admin, _) = try d.createKey(scopes: "admin")
+        let (writer, _) = try d.createKey(scopes: "sdk:write")
+        let (readerB, _) = try d.createKey(org: "org_b", scopes: "usage:read")
+        func get(_ path: String, _ key: String?) async throws -> TestResponse {
+            try await HTTP.request(d.baseURL + path, headers: key.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        }
+        let path = "/v1/usage?start_date=2026-10-25&end_date=2026-10-30&tz=Asia%2FTokyo"
+        #expect(try await get(path, nil).status == 401)
+        let forbidden = try await get(path, writer)
+        #expect(forbidden.status == 403 && forbidden.errorCode == "INSUFFICIENT_SCOPE")
+
+        // The body is exactly what the engine (and `tokentra query --format json`) produces.
+        let ok = try await get(path, reader)
+        #expect(ok.status == 200)
+        let engine = QueryEngine(index: d.index)
+        let q = try UsageQuery.parse(orgID: "org_a", parameters: ["start_date": "2026-10-25", "end_date": "2026-10-30", "tz": "Asia/Tokyo"], breakdown: nil)
+        #expect(ok.body == QueryOutput.json(try engine.usage(q)))
+        let data = try #require(ok.json["data"] as? [String: Any])
+        #expect(data["total_requests"] as? Int == 2000)
+        #expect((data["breakdown"] as? [Any])?.count == 5)
+        #expect(try await get(path, admin).body == ok.body)
+
+        // An org only sees itself.
+        let b = try await get(path, readerB)
+        #expect((b.json["data"] as? [String: Any])?["total_requests"] as? Int == 500)
+
+        let models = try await get("/v1/usage/models?start_date=2026-10-25&end_date=2026-10-30&provider=openai&limit=1&sort=requests", reader)
+        #expect(models.status == 200)
+        let rows = try #require(models.json["data"] as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["provider"] as? String == "openai")
+        for p in ["teams", "features", "projects", "environments", "cost-centers"] {
+            #expect(try await get("/v1/usage/\(p)?start_date=2026-10-25&end_date=2026-10-30", reader).status == 200, "\(p)")
+        }
+
+        let bad = try await get("/v1/usage?start_date=2026-10-25&end_date=2026-10-30&granularity=minute", reader)
+        #expect(bad.status == 400 && bad.errorCode == "INVALID_PARAMETER")
+        #expect((bad.json["error"] as? [String: Any])?["parameter"] as? String == "granularity")
+        let mixed = try await get("/v1/usage/models?start_date=2026-10-25&end_date=2026-10-30&team_id=platform", reader)
+        #expect(mixed.status == 400 && ((mixed.json["error"] as? [String: Any])?["message"] as? String ?? "").contains("team_id"))
+        let reversed = try await get("/v1/usage?start_date=2026-10-30&end_date=2026-10-25", reader)
+        #expect(reversed.status == 400 && (reversed.json["error"] as? [String: Any])?["parameter"] as? String == "end_date")
+        try await d.stop()
+    }
+}
