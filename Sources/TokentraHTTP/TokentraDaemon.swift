@@ -9,6 +9,7 @@ import Rollups
 import SegmentStore
 import ServiceLifecycle
 import TokentraCore
+import UsageIndex
 import UnixSignals
 
 /// The daemon: the HTTP API, the job scheduler and the segment store, as one `ServiceGroup`.
@@ -138,8 +139,11 @@ public struct TokentraDaemon: Sendable {
         let rollup: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
         }
+        let metrics = self.metrics
         let retention: @Sendable (Int64) async throws -> Void = hooks.retention ?? { now in
-            _ = try await store.runRetention(now: now, dryRun: false)
+            let outcomes = try await store.runRetention(now: now, dryRun: false)
+            metrics.recordRetention(bytesFreed: outcomes.reduce(0) { $0 + $1.bytes },
+                                    segmentsDeleted: outcomes.reduce(0) { $0 + $1.segmentFiles.count }, at: now)
         }
         return [
             ScheduledJob(name: "seal", schedule: .every(seconds: configuration.sealIntervalSeconds)) { _ in

@@ -21,6 +21,8 @@ import Synchronization
 /// | `tokentra_job_duration_seconds` | histogram | `job` |
 /// | `tokentra_job_runs` | counter | `job`, `result` (ok, error, skipped) |
 /// | `tokentra_rollup_lag_seconds`, `tokentra_rollup_pending_buckets` | gauge | |
+/// | `tokentra_retention_bytes_freed`, `tokentra_retention_segments_deleted` | counter | |
+/// | `tokentra_retention_last_success_timestamp_seconds` | gauge | |
 /// | `tokentra_http_requests` | counter | `route`, `method`, `status` |
 /// | `tokentra_http_request_duration_seconds` | histogram | `route` |
 public final class TokentraMetrics: Sendable {
@@ -41,6 +43,9 @@ public final class TokentraMetrics: Sendable {
     let segmentRows: CoreMetrics.Gauge
     let rollupLag: CoreMetrics.Gauge
     let rollupPending: CoreMetrics.Gauge
+    let retentionBytesFreed: CoreMetrics.Counter
+    let retentionSegmentsDeleted: CoreMetrics.Counter
+    let retentionLastSuccess: CoreMetrics.Gauge
     let jobs = Mutex<[String: (CoreMetrics.Timer, CoreMetrics.Counter, CoreMetrics.Counter, CoreMetrics.Counter)]>([:])
     let http = Mutex<[HTTPKey: CoreMetrics.Counter]>([:])
     let httpDurations = Mutex<[String: CoreMetrics.Timer]>([:])
@@ -69,6 +74,16 @@ public final class TokentraMetrics: Sendable {
         segmentRows = CoreMetrics.Gauge(label: "tokentra.segment.rows", dimensions: [], factory: factory)
         rollupLag = CoreMetrics.Gauge(label: "tokentra.rollup.lag.seconds", dimensions: [], factory: factory)
         rollupPending = CoreMetrics.Gauge(label: "tokentra.rollup.pending_buckets", dimensions: [], factory: factory)
+        retentionBytesFreed = CoreMetrics.Counter(label: "tokentra.retention.bytes_freed", dimensions: [], factory: factory)
+        retentionSegmentsDeleted = CoreMetrics.Counter(label: "tokentra.retention.segments_deleted", dimensions: [], factory: factory)
+        retentionLastSuccess = CoreMetrics.Gauge(label: "tokentra.retention.last_success.timestamp.seconds", dimensions: [], factory: factory)
+    }
+
+    /// Records a successful retention run: what it freed, and when (Unix seconds).
+    public func recordRetention(bytesFreed: Int, segmentsDeleted: Int, at nowMs: Int64) {
+        retentionBytesFreed.increment(by: Int64(bytesFreed))
+        retentionSegmentsDeleted.increment(by: Int64(segmentsDeleted))
+        retentionLastSuccess.record(Double(nowMs) / 1000)
     }
 
     /// A Prometheus factory for ``TokentraMetrics``: dots become underscores, and the batch size
