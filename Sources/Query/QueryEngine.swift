@@ -80,7 +80,14 @@ public struct BreakdownResult: Sendable {
 public struct QueryEngine: Sendable {
     public let index: IndexDatabase
 
-    public init(index: IndexDatabase) { self.index = index }
+    /// The data directory, to include hours that are sealed but not yet rolled up (read from the
+    /// raw segments); `nil` answers from the stored rollups only.
+    public let dataDirectory: String?
+
+    public init(index: IndexDatabase, dataDirectory: String? = nil) {
+        self.index = index
+        self.dataDirectory = dataDirectory
+    }
 
     /// Errors reading the rollups (not the client's fault).
     public struct ReadError: Error, CustomStringConvertible {
@@ -162,16 +169,43 @@ public struct QueryEngine: Sendable {
     /// Without `slices`, rows come without their slices blob (totals and digest only).
     func rows(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], slices: Bool) throws -> [RollupRow] {
         let (days, hours) = Self.coverage(buckets)
-        var out: [RollupRow] = []
-        for (a, b) in days { out += try RollupReader.rows(index, .day, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
-        for (a, b) in hours { out += try RollupReader.rows(index, .hour, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
-        return out
+        var dayRows: [RollupRow] = []
+        var hourRows: [RollupRow] = []
+        for (a, b) in days { dayRows += try RollupReader.rows(index, .day, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        for (a, b) in hours { hourRows += try RollupReader.rows(index, .hour, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        // The raw tail: hours sealed since the last rollup run are computed from the segments now
+        // and replace their stored rows (and their days' rows).
+        if let dataDirectory {
+            let updates = try RollupEngine.pendingUpdates(
+                index: index, dataDirectory: dataDirectory, orgID: q.orgID, fromMs: q.startMs, toMs: q.endMs)
+            if !updates.isEmpty {
+                func inside(_ t: Int64, _ ranges: [(Int64, Int64)]) -> Bool { ranges.contains { t >= $0.0 && t < $0.1 } }
+                let freshHours = Set(updates.flatMap(\.hours))
+                let freshDays = Set(updates.compactMap { IndexDatabase.dayStart($0.day) })
+                hourRows.removeAll { freshHours.contains($0.bucketStart) }
+                dayRows.removeAll { freshDays.contains($0.bucketStart) }
+                for u in updates {
+                    hourRows += u.hourly.filter { inside($0.bucketStart, hours) }
+                    if let d = u.daily, inside(d.bucketStart, days) { dayRows.append(d) }
+                }
+            }
+        }
+        return dayRows + hourRows
     }
 
     func meta(_ q: UsageQuery) throws -> QueryMeta {
         let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
-        return QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
-                         startMs: q.startMs, endMs: q.endMs)
+        var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
+                             startMs: q.startMs, endMs: q.endMs)
+        if dataDirectory != nil {
+            let dayStart = q.startMs - ((q.startMs % 86_400_000) + 86_400_000) % 86_400_000
+            let pending = try index.dirtyHours().contains {
+                $0.orgID == q.orgID && $0.hourStart >= dayStart && $0.hourStart < q.endMs
+            }
+            // Hours sealed after the last rollup run were read from the raw segments.
+            if pending { meta.source = "rollups+raw" }
+        }
+        return meta
     }
 
     /// Totals and digest of a row without decoding its slices, when the SQL columns hold them.

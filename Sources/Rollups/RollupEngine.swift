@@ -241,8 +241,14 @@ public struct RollupEngine: Sendable {
 
     /// Recomputes the selected hours of one day and the day itself.
     func compute(_ w: DayWork, computedAt: Int64) throws -> (RollupDayUpdate, Int) {
+        try Self.compute(w, index: index, directory: store.configuration.dataDirectory, compression: compression,
+                         computedAt: computedAt)
+    }
+
+    static func compute(
+        _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64
+    ) throws -> (RollupDayUpdate, Int) {
         var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
-        let directory = store.configuration.dataDirectory
         for s in w.segments {
             try day.add(segment: SegmentReader(path: directory + "/" + s.file))
         }
@@ -262,6 +268,23 @@ public struct RollupEngine: Sendable {
         let (hourly, daily) = day.rows(stored: stored, computedAt: computedAt)
         let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily)
         return (update, day.events)
+    }
+
+    /// The rollup an org's sealed-but-not-yet-rolled-up hours in `[fromMs, toMs)` would get,
+    /// computed now from the raw segments and written nowhere (queries overlay it on the stored
+    /// rollups so that fresh data counts before the next `rollup run`). Each update also carries
+    /// the recomputed daily row of its day.
+    public static func pendingUpdates(
+        index: IndexDatabase, dataDirectory: String, orgID: String, fromMs: Int64, toMs: Int64,
+        compression: Double = TDigest.defaultCompression
+    ) throws -> [RollupDayUpdate] {
+        let marks = try index.dirtyHours()
+            .filter { $0.orgID == orgID && $0.hourStart >= UTC.dayStart(fromMs) && $0.hourStart < toMs }
+            .map { DirtyMark(orgID: $0.orgID, hourStart: $0.hourStart, markedAt: 0) }
+        guard !marks.isEmpty else { return [] }
+        let work = plan(marks: marks, segments: try index.segments(orgID: orgID), now: Int64.max, rebuild: false)
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        return try work.map { try compute($0, index: index, directory: dataDirectory, compression: compression, computedAt: now).0 }
     }
 
     /// CPU time used by the process so far, in seconds.

@@ -100,7 +100,7 @@ public struct TokentraDaemon: Sendable {
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
         let health = HealthController(
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
-        let query = QueryController(engine: QueryEngine(index: store.index), authorizer: authorizer, logger: logger, wallClock: wallClock)
+        let query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
         return ingest.routes + health.routes + query.routes
     }
 

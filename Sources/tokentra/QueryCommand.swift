@@ -71,7 +71,7 @@ struct QueryCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: dir + "/index.sqlite") else {
                 throw ToolError("no tokentra data in \(dir) (index.sqlite is missing)")
             }
-            let engine = QueryEngine(index: try IndexDatabase(path: dir + "/index.sqlite"))
+            let engine = QueryEngine(index: try IndexDatabase(path: dir + "/index.sqlite"), dataDirectory: dir)
             if let runs = timingRuns, runs > 0 {
                 var ms: [Double] = []
                 let clock = ContinuousClock()

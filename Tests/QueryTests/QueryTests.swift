@@ -337,3 +337,52 @@ struct QueryOverflowTests {
         #expect(b.rows.first?.measures.totalCost == m.totalCost)
     }
 }
+
+@Suite struct QueryRawTailTests {
+    /// Events sealed after the last rollup run count at once: their hours are computed from the
+    /// raw segments and overlaid on the stored rollups, and meta says so.
+    @Test func sealedButNotRolledUpEventsAreIncluded() async throws {
+        let dir = TemporaryDirectory("query-tail")
+        defer { dir.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir.path), logger: logger)
+        let first = EventFactory.events(600, org: "org_a", seed: 21, days: 3)
+        _ = try await store.ingest(first)
+        _ = try await RollupEngine(store: store, logger: logger).run(now: farFuture)
+        // Late and new events, sealed but not rolled up: one inside an already rolled-up hour.
+        var late = EventFactory.events(50, org: "org_a", seed: 22, days: 3)
+        late[0].timestampMs = first[5].timestampMs + 1
+        _ = try await store.ingest(late)
+        try await store.flush()
+        let all = first + late
+        let q = try query(["start_date": "2026-10-25", "end_date": "2026-11-01"])
+
+        let rollupsOnly = try QueryEngine(index: store.index).usage(q)
+        #expect(rollupsOnly.totals.requests == 600)
+        #expect(rollupsOnly.meta.source == "rollups")
+
+        let withTail = try QueryEngine(index: store.index, dataDirectory: dir.path).usage(q)
+        #expect(withTail.totals.requests == 650)
+        #expect(withTail.meta.source == "rollups+raw")
+        let cost = all.reduce(MoneySum.zero) { $0 + MoneySum($1.totalCost) }
+        #expect(MoneySum(withTail.totals.totalCost) == cost)
+        let tokens = all.reduce(Int64(0)) { $0 + $1.totalTokens }
+        #expect(withTail.totals.totalTokens == tokens)
+        // Per day, exactly the events of that UTC day.
+        for p in withTail.points {
+            let n = all.filter { localDay($0.timestampMs) == p.label }.count
+            #expect(p.measures.requests == Int64(n), "day \(p.label)")
+        }
+        // Hourly granularity agrees too.
+        let hourly = try QueryEngine(index: store.index, dataDirectory: dir.path)
+            .usage(try query(["start_date": "2026-10-25", "end_date": "2026-11-01", "granularity": "hour"]))
+        #expect(hourly.totals.requests == 650)
+        // After the rollup run, the stored rollups alone give the same numbers.
+        _ = try await RollupEngine(store: store, logger: logger).run(now: farFuture)
+        let after = try QueryEngine(index: store.index, dataDirectory: dir.path).usage(q)
+        #expect(after.totals == withTail.totals)
+        #expect(after.meta.source == "rollups")
+        await store.close()
+    }
+}
