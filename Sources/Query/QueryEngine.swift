@@ -167,7 +167,8 @@ public struct QueryEngine: Sendable {
 
     /// Reads the rows covering the buckets, in no particular order.
     /// Without `slices`, rows come without their slices blob (totals and digest only).
-    func rows(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], slices: Bool) throws -> [RollupRow] {
+    func rows(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], slices: Bool,
+              unsealed: [UsageEvent]) throws -> [RollupRow] {
         let (days, hours) = Self.coverage(buckets)
         var dayRows: [RollupRow] = []
         var hourRows: [RollupRow] = []
@@ -177,7 +178,8 @@ public struct QueryEngine: Sendable {
         // and replace their stored rows (and their days' rows).
         if let dataDirectory {
             let updates = try RollupEngine.pendingUpdates(
-                index: index, dataDirectory: dataDirectory, orgID: q.orgID, fromMs: q.startMs, toMs: q.endMs)
+                index: index, dataDirectory: dataDirectory, orgID: q.orgID, fromMs: q.startMs, toMs: q.endMs,
+                unsealed: unsealed)
             if !updates.isEmpty {
                 func inside(_ t: Int64, _ ranges: [(Int64, Int64)]) -> Bool { ranges.contains { t >= $0.0 && t < $0.1 } }
                 let freshHours = Set(updates.flatMap(\.hours))
@@ -193,7 +195,7 @@ public struct QueryEngine: Sendable {
         return dayRows + hourRows
     }
 
-    func meta(_ q: UsageQuery) throws -> QueryMeta {
+    func meta(_ q: UsageQuery, unsealed: Bool = false) throws -> QueryMeta {
         let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
         var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
                              startMs: q.startMs, endMs: q.endMs)
@@ -203,7 +205,7 @@ public struct QueryEngine: Sendable {
                 $0.orgID == q.orgID && $0.hourStart >= dayStart && $0.hourStart < q.endMs
             }
             // Hours sealed after the last rollup run were read from the raw segments.
-            if pending { meta.source = "rollups+raw" }
+            if pending || unsealed { meta.source = "rollups+raw" }
         }
         return meta
     }
@@ -269,10 +271,12 @@ public struct QueryEngine: Sendable {
     // MARK: Queries
 
     /// The usage time series: totals and one point per bucket (empty buckets included).
-    public func usage(_ q: UsageQuery) throws -> UsageResult {
+    /// - Parameter unsealed: acknowledged events not sealed into segments yet (the daemon passes
+    ///   its memtable's), counted like the rest.
+    public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = []) throws -> UsageResult {
         let buckets = Self.buckets(q)
         let filterDimension = q.filters.active.first?.dimension
-        let rows = try rows(q, buckets, slices: filterDimension != nil)
+        let rows = try rows(q, buckets, slices: filterDimension != nil, unsealed: unsealed)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
         let starts = buckets.map(\.start)
@@ -297,15 +301,16 @@ public struct QueryEngine: Sendable {
             points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
                                      latency: LatencyPercentiles(digests[i])))
         }
-        return UsageResult(totals: totals, points: points, meta: try meta(q))
+        return UsageResult(totals: totals, points: points, meta: try meta(q, unsealed: !unsealed.isEmpty))
     }
 
     /// Usage grouped by one attribute over the whole range, sorted (descending) and limited.
-    public func breakdown(_ q: UsageQuery) throws -> BreakdownResult {
+    /// - Parameter unsealed: as for ``usage(_:unsealed:)``.
+    public func breakdown(_ q: UsageQuery, unsealed: [UsageEvent] = []) throws -> BreakdownResult {
         guard let breakdown = q.breakdown else { preconditionFailure("breakdown query without a breakdown") }
         let d = breakdown.dimension
         // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows.
-        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true)
+        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true, unsealed: unsealed)
         struct Acc {
             var measures = RollupMeasures()
             var digests: [TDigest] = []
@@ -338,6 +343,6 @@ public struct QueryEngine: Sendable {
             return BreakdownRow(key: item.key, measures: item.acc.measures, percentage: pct,
                                 latency: LatencyPercentiles(item.acc.digests))
         }
-        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: try meta(q), sort: q.sort, limit: q.limit)
+        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: try meta(q, unsealed: !unsealed.isEmpty), sort: q.sort, limit: q.limit)
     }
 }

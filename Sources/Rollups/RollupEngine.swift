@@ -246,12 +246,14 @@ public struct RollupEngine: Sendable {
     }
 
     static func compute(
-        _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64
+        _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64,
+        extra: [SegmentReader] = []
     ) throws -> (RollupDayUpdate, Int) {
         var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
         for s in w.segments {
             try day.add(segment: SegmentReader(path: directory + "/" + s.file))
         }
+        for r in extra { try day.add(segment: r) }
         var hours: [Int64] = []
         for h in 0..<24 where w.hoursMask & (1 << UInt32(h)) != 0 { hours.append(w.dayStart + Int64(h) * UTC.msPerHour) }
         // The day merges all its hourly buckets: the recomputed ones and the stored others.
@@ -276,15 +278,44 @@ public struct RollupEngine: Sendable {
     /// the recomputed daily row of its day.
     public static func pendingUpdates(
         index: IndexDatabase, dataDirectory: String, orgID: String, fromMs: Int64, toMs: Int64,
-        compression: Double = TDigest.defaultCompression
+        unsealed: [UsageEvent] = [], compression: Double = TDigest.defaultCompression
     ) throws -> [RollupDayUpdate] {
-        let marks = try index.dirtyHours()
+        var marks = try index.dirtyHours()
             .filter { $0.orgID == orgID && $0.hourStart >= UTC.dayStart(fromMs) && $0.hourStart < toMs }
             .map { DirtyMark(orgID: $0.orgID, hourStart: $0.hourStart, markedAt: 0) }
+        // Hours holding acknowledged but unsealed events are recomputed too, from their sealed
+        // segments plus those events (encoded as an in-memory segment per day).
+        var unsealedByDay: [Int64: [UsageEvent]] = [:]
+        for e in unsealed where e.orgID == orgID {
+            unsealedByDay[UTC.dayStart(e.timestampMs), default: []].append(e)
+            marks.append(DirtyMark(orgID: orgID, hourStart: UTC.hourStart(e.timestampMs), markedAt: 0))
+        }
         guard !marks.isEmpty else { return [] }
-        let work = plan(marks: marks, segments: try index.segments(orgID: orgID), now: Int64.max, rebuild: false)
+        var work = plan(marks: Array(Set(marks)), segments: try index.segments(orgID: orgID), now: Int64.max, rebuild: false)
+        // Days with no sealed segment at all (only unsealed events) are not planned: add them.
+        let planned = Set(work.map(\.dayStart))
+        for (dayStart, events) in unsealedByDay where !planned.contains(dayStart) {
+            var mask: UInt32 = 0
+            for e in events { mask |= 1 << UInt32((UTC.hourStart(e.timestampMs) - dayStart) / UTC.msPerHour) }
+            work.append(DayWork(orgID: orgID, day: IndexDatabase.dayString(dayStart), dayStart: dayStart, hoursMask: mask, segments: []))
+        }
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
-        return try work.map { try compute($0, index: index, directory: dataDirectory, compression: compression, computedAt: now).0 }
+        return try work.map { w in
+            var extra: [SegmentReader] = []
+            if var events = unsealedByDay[w.dayStart], !events.isEmpty {
+                // A seal may have committed between the memtable snapshot and this read: count an
+                // event once, from its segment.
+                var sealed = Set<RequestID>()
+                for s in w.segments { sealed.formUnion(try SegmentReader(path: dataDirectory + "/" + s.file).requestIDs()) }
+                if !sealed.isEmpty { events.removeAll { sealed.contains($0.requestID) } }
+                if !events.isEmpty {
+                    let sorted = events.sorted { $0.timestampMs < $1.timestampMs }
+                    let bytes = SegmentWriter.encode(events: sorted, orgID: orgID, day: w.day) { _, _ in nil }
+                    extra.append(try SegmentReader(path: "unsealed \(orgID) \(w.day)", bytes: bytes))
+                }
+            }
+            return try compute(w, index: index, directory: dataDirectory, compression: compression, computedAt: now, extra: extra).0
+        }
     }
 
     /// CPU time used by the process so far, in seconds.

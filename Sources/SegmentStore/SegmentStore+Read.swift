@@ -39,6 +39,16 @@ extension SegmentStore {
         }
     }
 
+    /// The acknowledged events of `orgID` in `[fromMs, toMs)` that are not sealed into segments yet
+    /// (queries add them to the rollups so answers include everything acknowledged).
+    public func unsealedEvents(orgID: String, fromMs: Int64, toMs: Int64) -> [UsageEvent] {
+        var out: [UsageEvent] = []
+        for m in memtable where m.event.orgID == orgID && m.event.timestampMs >= fromMs && m.event.timestampMs < toMs {
+            out.append(m.event)
+        }
+        return out
+    }
+
     /// One problem `verify` found.
     public struct Problem: Sendable, Equatable, Codable {
         public var file: String

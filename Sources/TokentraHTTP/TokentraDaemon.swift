@@ -100,7 +100,8 @@ public struct TokentraDaemon: Sendable {
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
         let health = HealthController(
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
-        let query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
+        var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
+        query.unsealed = { [store] org, from, to in await store.unsealedEvents(orgID: org, fromMs: from, toMs: to) }
         return ingest.routes + health.routes + query.routes
     }
 

@@ -386,3 +386,41 @@ struct QueryOverflowTests {
         await store.close()
     }
 }
+
+@Suite struct QueryUnsealedTests {
+    /// Acknowledged events still in the memtable (not sealed) count too, exactly once, also when
+    /// they were sealed in the meantime.
+    @Test func memtableEventsAreIncluded() async throws {
+        let dir = TemporaryDirectory("query-unsealed")
+        defer { dir.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir.path), logger: logger)
+        let first = EventFactory.events(400, org: "org_a", seed: 31, days: 3)
+        _ = try await store.ingest(first)
+        _ = try await RollupEngine(store: store, logger: logger).run(now: farFuture)
+        // New events, acknowledged but not sealed: one in an already rolled-up hour, some on a new day.
+        var fresh = EventFactory.events(40, org: "org_a", seed: 32, days: 4)
+        fresh[0].timestampMs = first[7].timestampMs + 1
+        _ = try await store.ingest(fresh)
+        #expect(await store.unsealedCount == 40)
+        let all = first + fresh
+        let q = try query(["start_date": "2026-10-25", "end_date": "2026-11-02"])
+        let engine = QueryEngine(index: store.index, dataDirectory: dir.path)
+        let unsealed = await store.unsealedEvents(orgID: "org_a", fromMs: q.startMs - dayMs, toMs: q.endMs)
+        let r = try engine.usage(q, unsealed: unsealed)
+        #expect(r.totals.requests == 440)
+        #expect(MoneySum(r.totals.totalCost) == all.reduce(MoneySum.zero) { $0 + MoneySum($1.totalCost) })
+        #expect(r.meta.source == "rollups+raw")
+        for p in r.points {
+            #expect(p.measures.requests == Int64(all.filter { localDay($0.timestampMs) == p.label }.count), "day \(p.label)")
+        }
+        let models = try engine.breakdown(try query(["start_date": "2026-10-25", "end_date": "2026-11-02"], breakdown: .models), unsealed: unsealed)
+        #expect(models.totals.requests == 440)
+        // The same snapshot after a seal: nothing is counted twice.
+        try await store.flush()
+        let again = try engine.usage(q, unsealed: unsealed)
+        #expect(again.totals.requests == 440)
+        await store.close()
+    }
+}

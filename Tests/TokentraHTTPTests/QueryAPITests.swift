@@ -63,3 +63,25 @@ import UsageIndex
         try await d.stop()
     }
 }
+
+@Suite struct QueryFreshnessAPITests {
+    /// An event acknowledged a moment ago (still in the memtable, not sealed, not rolled up)
+    /// is in the answer at once.
+    @Test func justAcknowledgedEventsAreCounted() async throws {
+        let d = try await TestDaemon.start()
+        let (writer, _) = try d.createKey(scopes: "sdk:write")
+        let (reader, _) = try d.createKey(scopes: "usage:read")
+        let r = try await HTTP.ingest(d, key: writer, body: Payload.batch([Payload.event(), Payload.event(), Payload.event()]))
+        #expect(r.status == 200)
+        let today = String(UTCTimestamp.format(Int64(Date().timeIntervalSince1970 * 1000)).prefix(10))
+        let tomorrow = String(UTCTimestamp.format(Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000).prefix(10))
+        let ok = try await HTTP.request(d.baseURL + "/v1/usage?start_date=\(today)&end_date=\(tomorrow)",
+                                        headers: [("Authorization", "Bearer \(reader)")])
+        #expect(ok.status == 200, "\(ok.body)")
+        let data = try #require(ok.json["data"] as? [String: Any])
+        #expect(data["total_requests"] as? Int == 3)
+        #expect((data["total_cost"] as? NSNumber)?.stringValue == "0.00225")
+        #expect(ok.body.contains("\"source\":\"rollups+raw\""))
+        try await d.stop()
+    }
+}

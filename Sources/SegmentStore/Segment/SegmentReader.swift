@@ -17,7 +17,8 @@ public struct SegmentReader: Sendable {
         try self.init(path: path, bytes: try FileIO.readFile(path))
     }
 
-    init(path: String, bytes: [UInt8]) throws {
+    /// Reads a segment image held in memory (`path` only names it in errors).
+    public init(path: String, bytes: [UInt8]) throws {
         self.path = path
         self.bytes = bytes
         self.footer = try Self.parseFooter(path: path, bytes: bytes)

@@ -15,6 +15,8 @@ struct QueryController: Sendable {
     let authorizer: Authorizer
     let logger: Logger
     let wallClock: @Sendable () -> Int64
+    /// The acknowledged, not yet sealed events of an org in a range (the store's memtable).
+    var unsealed: (@Sendable (_ orgID: String, _ fromMs: Int64, _ toMs: Int64) async -> [UsageEvent])?
     var limits = QueryLimits()
 
     var routes: [RouteSpec] {
@@ -39,11 +41,14 @@ struct QueryController: Sendable {
                            extraJSON: "\"parameter\":\(parameter)", headers: limit.headers)
         }
         let engine = self.engine
+        let fresh = await unsealed?(query.orgID, query.startMs - 86_400_000, query.endMs) ?? []
         // SQLite reads block: keep them off the cooperative pool's few threads.
         let body: String = try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    breakdown == nil ? QueryOutput.json(try engine.usage(query)) : QueryOutput.json(try engine.breakdown(query))
+                    breakdown == nil
+                        ? QueryOutput.json(try engine.usage(query, unsealed: fresh))
+                        : QueryOutput.json(try engine.breakdown(query, unsealed: fresh))
                 })
             }
         }
