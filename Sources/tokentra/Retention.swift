@@ -7,7 +7,7 @@ import UsageIndex
 struct Retention: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show, set and enforce per-org retention of raw events, hourly and daily rollups.",
-        subcommands: [Show.self, Set.self, Run.self])
+        subcommands: [Show.self, SetPolicy.self, Run.self])
 
     static func openIndex(_ global: GlobalOptions) throws -> IndexDatabase {
         let dir = global.resolvedDataDir
@@ -47,8 +47,9 @@ struct Retention: AsyncParsableCommand {
         }
     }
 
-    struct Set: AsyncParsableCommand {
+    struct SetPolicy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "set",
             abstract: "Set an org's retention (or the default for orgs without their own with --default).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The org to set.") var org: String?

@@ -114,13 +114,8 @@ extension WriteAheadLog {
         return bytes
     }
 
-    /// Encodes a batch of events as one WAL record payload.
+    /// Encodes a batch of events as one WAL record payload (the record without its header).
     static func payload(for events: [UsageEvent]) -> [UInt8] {
-        var w = ByteWriter(capacity: events.count * 160 + 4)
-        w.u32(UInt32(events.count))
-        events.withUnsafeBufferPointer { buffer in
-            for i in buffer.indices { EventRecordCodec.encode(buffer.baseAddress! + i, into: &w) }
-        }
-        return w.bytes
+        Array(record(for: events)[recordHeaderSize...])
     }
 }
