@@ -168,7 +168,7 @@ public struct QueryEngine: Sendable {
     /// Reads the rows covering the buckets, in no particular order.
     /// Without `slices`, rows come without their slices blob (totals and digest only).
     func rows(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], slices: Bool,
-              unsealed: [UsageEvent]) throws -> [RollupRow] {
+              unsealed: [UsageEvent], segments: [SegmentRecord]? = nil) throws -> [RollupRow] {
         let (days, hours) = Self.coverage(buckets)
         var dayRows: [RollupRow] = []
         var hourRows: [RollupRow] = []
@@ -179,7 +179,7 @@ public struct QueryEngine: Sendable {
         if let dataDirectory {
             let updates = try RollupEngine.pendingUpdates(
                 index: index, dataDirectory: dataDirectory, orgID: q.orgID, fromMs: q.startMs, toMs: q.endMs,
-                unsealed: unsealed)
+                unsealed: unsealed, segments: segments)
             if !updates.isEmpty {
                 func inside(_ t: Int64, _ ranges: [(Int64, Int64)]) -> Bool { ranges.contains { t >= $0.0 && t < $0.1 } }
                 let freshHours = Set(updates.flatMap(\.hours))
@@ -273,10 +273,13 @@ public struct QueryEngine: Sendable {
     /// The usage time series: totals and one point per bucket (empty buckets included).
     /// - Parameter unsealed: acknowledged events not sealed into segments yet (the daemon passes
     ///   its memtable's), counted like the rest.
-    public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = []) throws -> UsageResult {
+    /// - Parameter segments: the org's registered segments from a pinned snapshot taken with
+    ///   `unsealed` (the daemon passes both, so a concurrent seal or compaction is seen atomically);
+    ///   `nil` reads them from the index.
+    public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageResult {
         let buckets = Self.buckets(q)
         let filterDimension = q.filters.active.first?.dimension
-        let rows = try rows(q, buckets, slices: filterDimension != nil, unsealed: unsealed)
+        let rows = try rows(q, buckets, slices: filterDimension != nil, unsealed: unsealed, segments: segments)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
         let starts = buckets.map(\.start)
@@ -306,11 +309,11 @@ public struct QueryEngine: Sendable {
 
     /// Usage grouped by one attribute over the whole range, sorted (descending) and limited.
     /// - Parameter unsealed: as for ``usage(_:unsealed:)``.
-    public func breakdown(_ q: UsageQuery, unsealed: [UsageEvent] = []) throws -> BreakdownResult {
+    public func breakdown(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> BreakdownResult {
         guard let breakdown = q.breakdown else { preconditionFailure("breakdown query without a breakdown") }
         let d = breakdown.dimension
         // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows.
-        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true, unsealed: unsealed)
+        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true, unsealed: unsealed, segments: segments)
         struct Acc {
             var measures = RollupMeasures()
             var digests: [TDigest] = []

@@ -112,6 +112,9 @@ public struct RollupEngine: Sendable {
         let cpuStart = Self.cpuSeconds()
         try await store.flush()
         let flushed = clock.now
+        // Segments listed now stay readable even if compaction or retention replaces them meanwhile.
+        let pin = store.pins.pin()
+        defer { pin.release() }
         let snapshot = try index.rollupSnapshot()
         let marks = snapshot.dirty.filter { $0.hourStart < now }
         let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
@@ -278,7 +281,7 @@ public struct RollupEngine: Sendable {
     /// the recomputed daily row of its day.
     public static func pendingUpdates(
         index: IndexDatabase, dataDirectory: String, orgID: String, fromMs: Int64, toMs: Int64,
-        unsealed: [UsageEvent] = [], compression: Double = TDigest.defaultCompression
+        unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil, compression: Double = TDigest.defaultCompression
     ) throws -> [RollupDayUpdate] {
         var marks = try index.dirtyHours()
             .filter { $0.orgID == orgID && $0.hourStart >= UTC.dayStart(fromMs) && $0.hourStart < toMs }
@@ -291,7 +294,7 @@ public struct RollupEngine: Sendable {
             marks.append(DirtyMark(orgID: orgID, hourStart: UTC.hourStart(e.timestampMs), markedAt: 0))
         }
         guard !marks.isEmpty else { return [] }
-        var work = plan(marks: Array(Set(marks)), segments: try index.segments(orgID: orgID), now: Int64.max, rebuild: false)
+        var work = plan(marks: Array(Set(marks)), segments: try segments ?? index.segments(orgID: orgID), now: Int64.max, rebuild: false)
         // Days with no sealed segment at all (only unsealed events) are not planned: add them.
         let planned = Set(work.map(\.dayStart))
         for (dayStart, events) in unsealedByDay where !planned.contains(dayStart) {

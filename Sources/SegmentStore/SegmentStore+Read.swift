@@ -3,50 +3,87 @@ import TokentraCore
 import UsageIndex
 
 extension SegmentStore {
-    /// Calls `body` once per (org, UTC day) with that day's stored events (sealed and unsealed),
-    /// sorted by timestamp then request id, restricted to `[fromMs, toMs)`.
-    public func forEachDay(
-        orgID: String? = nil, fromMs: Int64? = nil, toMs: Int64? = nil,
-        _ body: (_ orgID: String, _ day: String, _ events: [UsageEvent]) throws -> Void
-    ) throws {
+    /// A consistent view of an org's raw events: the registered segments and the acknowledged but
+    /// unsealed events, taken together on the store's actor (an event is in exactly one of them),
+    /// with a pin that keeps the listed files readable until the snapshot is released.
+    public struct ReadSnapshot: Sendable {
+        public var segments: [SegmentRecord]
+        /// Unsealed events in the requested range.
+        public var unsealed: EventBatch
+        public let pin: SegmentPins.Pin
+
+        /// Lets the files go (also when the snapshot is dropped).
+        public func release() { pin.release() }
+    }
+
+    /// Takes a ``ReadSnapshot`` of `orgID` (all orgs when `nil`) for `[fromMs, toMs)`.
+    public func readSnapshot(orgID: String?, fromMs: Int64? = nil, toMs: Int64? = nil) throws -> ReadSnapshot {
+        let pin = pins.pin()
         let fromDay = fromMs.map(UTC.dayString)
         let toDay = toMs.map { UTC.dayString($0 - 1) }
-        var groups: [GroupKey: [SegmentRecord]] = [:]
-        for s in try index.segments(orgID: orgID, fromDay: fromDay, toDay: toDay) {
-            groups[GroupKey(orgID: s.orgID, day: s.day), default: []].append(s)
-        }
-        var fresh: [GroupKey: [UsageEvent]] = [:]
-        for m in memtable {
-            let e = m.event
-            if let orgID, e.orgID != orgID { continue }
-            if let fromMs, e.timestampMs < fromMs { continue }
-            if let toMs, e.timestampMs >= toMs { continue }
-            fresh[GroupKey(orgID: e.orgID, day: UTC.dayString(e.timestampMs)), default: []].append(e)
-        }
-        let keys = Set(groups.keys).union(fresh.keys).sorted()
-        for key in keys {
-            var events = fresh[key] ?? []
-            for s in groups[key] ?? [] {
-                events.append(contentsOf: try SegmentReader(path: dataDirectory + "/" + s.file).events())
-            }
-            if fromMs != nil || toMs != nil {
-                events.removeAll { e in
-                    (fromMs.map { e.timestampMs < $0 } ?? false) || (toMs.map { e.timestampMs >= $0 } ?? false)
+        let segments = try index.segments(orgID: orgID, fromDay: fromDay, toDay: toDay)
+        var unsealed = EventBatch()
+        for table in [sealing, memtable] {
+            for (key, buffer) in table.sorted(by: { $0.key < $1.key }) {
+                if let orgID, key.orgID != orgID { continue }
+                if let fromMs, key.dayStart + UTC.msPerDay <= fromMs { continue }
+                if let toMs, key.dayStart >= toMs { continue }
+                for batch in buffer.parts {
+                    var rows: [Int] = []
+                    for i in 0..<batch.count {
+                        let t = batch.timestamps[i]
+                        if let fromMs, t < fromMs { continue }
+                        if let toMs, t >= toMs { continue }
+                        rows.append(i)
+                    }
+                    unsealed.append(rows: rows, of: batch)
                 }
             }
-            events.sort(by: Self.rowOrder)
-            if !events.isEmpty { try body(key.orgID, key.day, events) }
+        }
+        return ReadSnapshot(segments: segments, unsealed: unsealed, pin: pin)
+    }
+
+    /// Calls `body` once per (org, UTC day) with that day's stored events (sealed and unsealed),
+    /// sorted by timestamp then request id, restricted to `[fromMs, toMs)`.
+    public nonisolated func forEachDay(
+        orgID: String? = nil, fromMs: Int64? = nil, toMs: Int64? = nil,
+        _ body: (_ orgID: String, _ day: String, _ events: [UsageEvent]) throws -> Void
+    ) async throws {
+        let snapshot = try await readSnapshot(orgID: orgID, fromMs: fromMs, toMs: toMs)
+        defer { snapshot.release() }
+        var groups: [DayKey: [SegmentRecord]] = [:]
+        for s in snapshot.segments {
+            guard let d = UTC.parseDay(s.day) else { continue }
+            groups[DayKey(orgID: s.orgID, dayStart: d), default: []].append(s)
+        }
+        var fresh: [DayKey: [Int]] = [:]
+        let u = snapshot.unsealed
+        for i in 0..<u.count {
+            fresh[DayKey(orgID: u.orgID(at: i), dayStart: UTC.dayStart(u.timestamps[i])), default: []].append(i)
+        }
+        for key in Set(groups.keys).union(fresh.keys).sorted() {
+            var day = u.selecting(fresh[key] ?? [])
+            for s in (groups[key] ?? []).sorted(by: { $0.file < $1.file }) {
+                day.append(try SegmentReader(path: dataDirectory + "/" + s.file).batch())
+            }
+            var rows: [Int] = []
+            for i in 0..<day.count {
+                let t = day.timestamps[i]
+                if let fromMs, t < fromMs { continue }
+                if let toMs, t >= toMs { continue }
+                rows.append(i)
+            }
+            let order = day.sortedOrder(rows)
+            if !order.isEmpty { try body(key.orgID, key.day, order.map(day.event(at:))) }
         }
     }
 
     /// The acknowledged events of `orgID` in `[fromMs, toMs)` that are not sealed into segments yet
     /// (queries add them to the rollups so answers include everything acknowledged).
-    public func unsealedEvents(orgID: String, fromMs: Int64, toMs: Int64) -> [UsageEvent] {
-        var out: [UsageEvent] = []
-        for m in memtable where m.event.orgID == orgID && m.event.timestampMs >= fromMs && m.event.timestampMs < toMs {
-            out.append(m.event)
-        }
-        return out
+    public func unsealedEvents(orgID: String, fromMs: Int64, toMs: Int64) throws -> [UsageEvent] {
+        let s = try readSnapshot(orgID: orgID, fromMs: fromMs, toMs: toMs)
+        s.release()
+        return s.unsealed.events
     }
 
     /// One problem `verify` found.
@@ -64,17 +101,20 @@ extension SegmentStore {
         public var bytes: Int = 0
         public var segmentBytes: Int = 0
         public var problems: [Problem] = []
+        /// Segments moved aside because they could not be read (they count as problems too).
+        public var quarantined: [QuarantinedSegment] = []
         public var ok: Bool { problems.isEmpty }
     }
 
     /// Checks every registered segment (checksums of every column, every row decodes, row counts and
-    /// time range match the index), looks for files the index does not list, and reads the WAL.
+    /// time range match the index), lists files the index does not know, torn WAL tails and
+    /// quarantined segments. It changes nothing (a read-only store only reports what recovery found).
     public func verify() throws -> VerifyReport {
         var report = VerifyReport()
+        let pin = pins.pin()
+        defer { pin.release() }
         let segments = try index.segments()
-        var registered = Set<String>()
         for s in segments {
-            registered.insert(s.file)
             report.segments += 1
             let path = dataDirectory + "/" + s.file
             guard let size = FileIO.fileSize(path) else {
@@ -102,20 +142,28 @@ extension SegmentStore {
                 report.problems.append(Problem(file: s.file, message: e.message))
             }
         }
-        let root = dataDirectory + "/segments"
-        for orgDir in FileIO.listDirectory(root) where FileIO.isDirectory(root + "/" + orgDir) {
-            for name in FileIO.listDirectory(root + "/" + orgDir) {
-                let relative = "segments/\(orgDir)/\(name)"
-                if !registered.contains(relative) {
-                    report.problems.append(Problem(file: relative, message: "file is not registered in the index (left by an interrupted seal or retention run)"))
-                }
+        // What recovery found at open: repaired already unless this store is read-only.
+        let r = recoveryReport
+        if !r.repaired {
+            for f in r.temporaryFiles {
+                report.problems.append(Problem(file: f, message: "unfinished segment file (an interrupted seal or compaction); `tokentra repair` removes it"))
             }
+            for f in r.unregisteredFiles {
+                report.problems.append(Problem(file: f, message: "file is not registered in the index (left by an interrupted seal, compaction or retention run); `tokentra repair` removes it"))
+            }
+            for t in r.tornTails {
+                report.problems.append(Problem(file: t.file, message: "torn tail of \(t.bytes) bytes at byte \(t.offset) (a write cut by a crash, never acknowledged); `tokentra repair` cuts it"))
+            }
+        }
+        report.quarantined = try index.quarantinedSegments()
+        for q in report.quarantined {
+            report.problems.append(Problem(file: q.quarantinedFile, message: "quarantined segment (was \(q.file), \(q.rows) rows): \(q.reason)"))
         }
         let walDir = dataDirectory + "/wal"
         for seq in WriteAheadLog.existingSequences(directory: walDir) {
             report.bytes += FileIO.fileSize(WriteAheadLog.path(directory: walDir, sequence: seq)) ?? 0
         }
-        report.unsealedEvents = memtable.count
+        report.unsealedEvents = unsealedCount
         for suffix in ["", "-wal", "-shm"] {
             report.bytes += FileIO.fileSize(dataDirectory + "/index.sqlite" + suffix) ?? 0
         }

@@ -3,35 +3,57 @@ import TokentraCore
 import UsageIndex
 
 extension SegmentStore {
-    struct Recovered {
-        var seen: [String: Set<IDKey>]?
-        var replayed: [UsageEvent]
-    }
+    /// What start-up recovery found and (unless the store was opened read-only) repaired.
+    public struct RecoveryReport: Sendable, Equatable {
+        /// Unfinished `.tmp` segment files (an interrupted seal or compaction).
+        public var temporaryFiles: [String] = []
+        /// Segment files the index does not list (written but never registered, or left by retention).
+        public var unregisteredFiles: [String] = []
+        /// WAL files whose records are all sealed (a crash between the seal's commit and their deletion).
+        public var sealedWALFiles: [String] = []
+        /// Torn tails of the newest WAL file: records cut short by a crash, never acknowledged.
+        public var tornTails: [TornTail] = []
+        /// Events replayed from the WAL into the memtable.
+        public var replayedEvents = 0
+        /// True when the problems above were repaired (deleted/cut), false when only reported.
+        public var repaired = false
 
-    /// The (org, request_id) of every event in the registered segments.
-    static func loadDedupState(directory: String, segments: [SegmentRecord], logger: Logger) -> [String: Set<IDKey>] {
-        var seen: [String: Set<IDKey>] = [:]
-        for s in segments {
-            do {
-                let ids = try SegmentReader(path: directory + "/" + s.file).requestIDs()
-                seen[s.orgID, default: []].formUnion(ids.map(IDKey.init))
-            } catch {
-                logger.error("cannot read segment request ids; run verify", metadata: ["segment.file": "\(s.file)", "error": "\(error)"])
-            }
+        public struct TornTail: Sendable, Equatable {
+            public var file: String
+            public var offset: Int
+            public var bytes: Int
         }
-        return seen
+
+        /// Whether recovery had anything to report.
+        public var isClean: Bool {
+            temporaryFiles.isEmpty && unregisteredFiles.isEmpty && sealedWALFiles.isEmpty && tornTails.isEmpty
+        }
     }
 
-    /// Start-up recovery: drop unfinished and unregistered segment files, rebuild the dedup state from
-    /// the registered segments, delete sealed WAL files and replay the rest (cutting a torn tail).
-    static func recover(directory: String, index: IndexDatabase, logger: Logger) throws -> Recovered {
-        let segments = try index.segments()
-        let registered = Set(segments.map(\.file))
+    struct Recovered {
+        var replayed: [EventBatch]
+        var report: RecoveryReport
+    }
+
+    /// Start-up recovery: finds unfinished and unregistered segment files, sealed WAL files and a torn
+    /// WAL tail, and reads the WAL records to replay. With `repair` it deletes and cuts what it found;
+    /// without, it only reports (read-only `verify`).
+    static func recover(directory: String, index: IndexDatabase, repair: Bool, logger: Logger) throws -> Recovered {
+        var report = RecoveryReport()
+        report.repaired = repair
+        let registered = Set(try index.segments().map(\.file))
         let segmentsRoot = directory + "/segments"
         for orgDir in FileIO.listDirectory(segmentsRoot) where FileIO.isDirectory(segmentsRoot + "/" + orgDir) {
-            for name in FileIO.listDirectory(segmentsRoot + "/" + orgDir) {
+            for name in FileIO.listDirectory(segmentsRoot + "/" + orgDir).sorted() {
                 let relative = "segments/\(orgDir)/\(name)"
-                if name.hasSuffix(".tmp") || (name.hasSuffix(".tseg") && !registered.contains(relative)) {
+                if name.hasSuffix(".tmp") {
+                    report.temporaryFiles.append(relative)
+                } else if name.hasSuffix(".tseg") && !registered.contains(relative) {
+                    report.unregisteredFiles.append(relative)
+                } else {
+                    continue
+                }
+                if repair {
                     logger.warning("removing unfinished segment file", metadata: ["segment.file": "\(relative)"])
                     try FileIO.remove(directory + "/" + relative)
                 }
@@ -39,32 +61,30 @@ extension SegmentStore {
         }
         let walDir = directory + "/wal"
         let checkpoint = try index.walSealedThrough()
-        var replayed: [UsageEvent] = []
-        // The dedup state is loaded only when the WAL has events to replay (they must be checked
-        // against what is sealed); otherwise it is loaded lazily by the first ingest, so read-only
-        // and rollup commands open fast.
-        var seen: [String: Set<IDKey>]?
-        for seq in WriteAheadLog.existingSequences(directory: walDir) {
+        var replayed: [EventBatch] = []
+        let sequences = WriteAheadLog.existingSequences(directory: walDir)
+        for seq in sequences {
+            let name = "wal/" + WriteAheadLog.fileName(seq)
             if seq <= checkpoint {
-                try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
+                report.sealedWALFiles.append(name)
+                if repair { try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq)) }
                 continue
             }
-            let file = try WriteAheadLog.recover(directory: walDir, sequence: seq, repair: true)
+            let file = try WriteAheadLog.recover(directory: walDir, sequence: seq, repair: repair, isLast: seq == sequences.last)
             if file.truncatedBytes > 0 {
-                logger.warning("cut a torn WAL tail", metadata: ["wal.sequence": "\(seq)", "wal.truncated_bytes": "\(file.truncatedBytes)"])
+                report.tornTails.append(.init(file: name, offset: file.tornAt ?? 0, bytes: file.truncatedBytes))
+                logger.warning(repair ? "cut a torn WAL tail" : "found a torn WAL tail", metadata: [
+                    "wal.sequence": "\(seq)", "wal.truncated_bytes": "\(file.truncatedBytes)",
+                ])
             }
             if file.records == 0 {
-                try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
+                if repair && FileIO.exists(WriteAheadLog.path(directory: walDir, sequence: seq)) && seq != sequences.last {
+                    try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
+                }
                 continue
             }
-            if seen == nil { seen = loadDedupState(directory: directory, segments: segments, logger: logger) }
-            for e in file.events where seen![e.orgID, default: []].insert(IDKey(e.requestID)).inserted {
-                replayed.append(e)
-            }
+            replayed.append(contentsOf: file.batches)
         }
-        if !replayed.isEmpty {
-            logger.info("replayed WAL", metadata: ["wal.events": "\(replayed.count)"])
-        }
-        return Recovered(seen: seen, replayed: replayed)
+        return Recovered(replayed: replayed, report: report)
     }
 }

@@ -18,21 +18,14 @@ extension SegmentStore {
         if dryRun { return outcomes }
         let job = try index.startJobRun(job: "retention", startedAt: now)
         do {
-            // Read the ids first: once the transaction commits the files are no longer ours.
-            var forgotten: [(String, [IDKey])] = []
+            let files = try index.applyRetention(outcomes)
+            // Unregistered: forget the days' ids and let the files go once no reader holds them.
+            var days: [DayKey] = []
             for o in outcomes {
-                for file in o.segmentFiles {
-                    let ids = try SegmentReader(path: dataDirectory + "/" + file).requestIDs()
-                    forgotten.append((o.orgID, ids.map(IDKey.init)))
-                }
+                for d in o.segmentDays { if let start = UTC.parseDay(d) { days.append(DayKey(orgID: o.orgID, dayStart: start)) } }
             }
-            try index.applyRetention(outcomes)
-            for (org, keys) in forgotten {
-                for key in keys { seen[org]?.remove(key) }
-            }
-            for o in outcomes {
-                for file in o.segmentFiles { try FileIO.remove(dataDirectory + "/" + file) }
-            }
+            forgetDays(days)
+            pins.retire(files.map { dataDirectory + "/" + $0 })
             let deleted = outcomes.reduce(0) { $0 + $1.segmentFiles.count }
             let events = outcomes.reduce(0) { $0 + $1.rawEvents }
             let bytes = outcomes.reduce(0) { $0 + $1.bytes }

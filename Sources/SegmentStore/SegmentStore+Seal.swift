@@ -9,18 +9,12 @@ extension SegmentStore {
         public var segments: Int = 0
         public var events: Int = 0
         public var bytes: Int = 0
-        /// Existing segments merged into the new ones (and deleted).
-        public var mergedSegments: Int = 0
     }
 
-    /// The new events of one (org, day) and the existing segments to merge with them.
-    struct SealPlan: Sendable {
-        var events: [UsageEvent]
-        var merge: [SegmentRecord] = []
-    }
-
-    /// Seals every acknowledged event into segment files, registers them in the index (with their
-    /// dirty rollup hours and the WAL checkpoint, in one transaction) and drops the sealed WAL files.
+    /// Seals every acknowledged event into new segment files (one per (org, day) it holds; existing
+    /// segments are never rewritten here), registers them in the index (with their dirty rollup
+    /// hours and the WAL checkpoint, in one transaction) and drops the sealed WAL files. Ingest
+    /// goes on meanwhile: new events go to a fresh memtable.
     @discardableResult
     public func flush() async throws -> FlushResult {
         while let running = flushTask {
@@ -35,61 +29,63 @@ extension SegmentStore {
     }
 
     private func performFlush() async throws -> FlushResult {
-        let sealedSequence = wal.rotate()
-        let lastToken = nextToken - 1
-        while inflight.contains(where: { $0 <= lastToken }) {
+        guard !configuration.readOnly else { return FlushResult() }
+        let sealedSequence = wal?.rotate() ?? 0
+        // Batches logged in files ≤ sealedSequence must reach the memtable (or fail) first.
+        while inflight.values.contains(where: { ($0.ticket?.sequence ?? 0) <= sealedSequence }) {
             try await Task.sleep(for: .milliseconds(1))
         }
-        let snapshot = memtable.filter { $0.token <= lastToken }.map(\.event)
-        var groups: [GroupKey: [UsageEvent]] = [:]
+        let frozen = memtable
+        memtable = [:]
+        memtableRows = 0
+        sealing = frozen
+        guard !frozen.isEmpty else {
+            sealing = [:]
+            if let wal { try wal.removeFiles(through: sealedSequence) }
+            try index.setWALSealedThrough(sealedSequence)
+            return FlushResult()
+        }
         var dirty = Set<DirtyHour>()
-        for e in snapshot {
-            groups[GroupKey(orgID: e.orgID, day: UTC.dayString(e.timestampMs)), default: []].append(e)
-            dirty.insert(DirtyHour(orgID: e.orgID, hourStart: UTC.hourStart(e.timestampMs)))
+        for (key, buffer) in frozen {
+            var hours = Set<Int64>()
+            for batch in buffer.parts {
+                for t in batch.timestamps { hours.insert(UTC.hourStart(t)) }
+            }
+            for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         segmentCounter += 1
         let batchTag = "\(now)-\(segmentCounter)"
-        // Small segments of the same (org, day) are merged into the new one, so a day that is
-        // sealed many times (late data, frequent seals) stays one file.
-        var plans: [GroupKey: SealPlan] = [:]
-        for (key, events) in groups {
-            let existing = try index.segments(orgID: key.orgID, fromDay: key.day, toDay: key.day)
-            var plan = SealPlan(events: events)
-            var rows = events.count
-            for s in existing.sorted(by: { $0.rows < $1.rows }) where rows + s.rows <= configuration.maxMergedSegmentRows {
-                plan.merge.append(s)
-                rows += s.rows
-            }
-            plans[key] = plan
-        }
-        let records = try await Self.writeSegments(
-            plans: plans, dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
-        let replaced = plans.values.flatMap(\.merge)
+        let records: [SegmentRecord]
         do {
-            _ = try index.commitSeal(segments: records, replacing: replaced.compactMap(\.id), dirty: dirty,
-                                     sealedThrough: sealedSequence, now: now)
+            records = try await Self.writeSegments(
+                Array(frozen), dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
+            do {
+                _ = try index.commitSeal(segments: records, dirty: dirty, sealedThrough: sealedSequence, now: now)
+            } catch {
+                for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
+                throw error
+            }
         } catch {
-            for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
+            // Nothing was registered: the events go back in front of what arrived meanwhile.
+            var restored = frozen
+            for (key, buffer) in memtable { restored[key, default: DayBuffer()].append(buffer) }
+            memtable = restored
+            memtableRows = restored.values.reduce(0) { $0 + $1.count }
+            sealing = [:]
             throw error
         }
-        for r in replaced { try? FileIO.remove(dataDirectory + "/" + r.file) }
-        memtable.removeAll { $0.token <= lastToken }
-        try wal.removeFiles(through: sealedSequence)
-        let result = FlushResult(segments: records.count, events: snapshot.count, bytes: records.reduce(0) { $0 + $1.bytes },
-                                 mergedSegments: replaced.count)
-        if result.events > 0 {
-            logger.info("sealed events into segments", metadata: [
-                "seal.events": "\(result.events)", "seal.segments": "\(result.segments)", "seal.bytes": "\(result.bytes)",
-            ])
-        }
+        // Registered: readers now find these events in segments. No suspension between the commit
+        // above and this line, so an actor-isolated snapshot never sees them twice or not at all.
+        sealing = [:]
+        for (key, buffer) in frozen { dedup[key]?.unsealed -= buffer.count }
+        if let wal { try wal.removeFiles(through: sealedSequence) }
+        let result = FlushResult(segments: records.count, events: frozen.values.reduce(0) { $0 + $1.count },
+                                 bytes: records.reduce(0) { $0 + $1.bytes })
+        logger.info("sealed events into segments", metadata: [
+            "seal.events": "\(result.events)", "seal.segments": "\(result.segments)", "seal.bytes": "\(result.bytes)",
+        ])
         return result
-    }
-
-    struct GroupKey: Hashable, Comparable {
-        var orgID: String
-        var day: String
-        static func < (a: GroupKey, b: GroupKey) -> Bool { (a.orgID, a.day) < (b.orgID, b.day) }
     }
 
     /// Directory name for an org: safe characters kept, anything else percent-encoded.
@@ -108,21 +104,15 @@ extension SegmentStore {
         return out.isEmpty ? "%" : out
     }
 
-    /// Sort order inside a segment: timestamp, then request id; deterministic for any input order.
-    nonisolated static func rowOrder(_ a: UsageEvent, _ b: UsageEvent) -> Bool {
-        if a.timestampMs != b.timestampMs { return a.timestampMs < b.timestampMs }
-        if a.requestID.high != b.requestID.high { return a.requestID.high < b.requestID.high }
-        return a.requestID.low < b.requestID.low
-    }
-
-    /// Encodes one segment per plan (merging the plan's existing segments), on every core, writes
-    /// them as `.tmp` files, makes them durable with one `syncfs`, renames them into place and syncs
-    /// the directories. Returns the records to register.
+    /// Encodes one segment per (org, day) batch on every core, writes them as `.tmp` files, makes
+    /// them durable with one `syncfs`, renames them into place and syncs the directories.
+    /// - Returns: the records to register, sorted by (org, day).
     nonisolated static func writeSegments(
-        plans: [GroupKey: SealPlan], dataDirectory: String, batchTag: String, now: Int64,
+        _ groups: [(key: DayKey, value: DayBuffer)], dataDirectory: String, batchTag: String, now: Int64,
         rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
     ) async throws -> [SegmentRecord] {
-        let keys = plans.keys.sorted()
+        // Largest first, so the parallel encoders finish together.
+        let groups = groups.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }
         var records: [SegmentRecord] = []
         var written: [String] = []
         do {
@@ -130,48 +120,23 @@ extension SegmentStore {
                 var next = 0
                 let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
                 func launch() {
-                    let key = keys[next]
-                    let plan = plans[key]!
+                    let (key, buffer) = groups[next]
                     next += 1
                     group.addTask {
-                        var events = plan.events
-                        for s in plan.merge {
-                            events.append(contentsOf: try SegmentReader(path: dataDirectory + "/" + s.file).events())
-                        }
-                        let keys = events.indices.map { (events[$0].timestampMs, events[$0].requestID.high, events[$0].requestID.low) }
-                        let order = events.indices.sorted { keys[$0] < keys[$1] }
-                        let first = events.reduce(Int64.max) { min($0, $1.timestampMs) }, last = events.reduce(Int64.min) { max($0, $1.timestampMs) }
-                        var unpriced = 0
-                        for i in events.indices where events[i].costSource == .unpriced { unpriced += 1 }
-                        let bytes = events.withUnsafeBufferPointer { buffer in
-                            SegmentWriter.encode(rows: .init(buffer: buffer, order: order), orgID: key.orgID, day: key.day, rates: rates)
-                        }
-                        let orgDir = "segments/" + directoryName(for: key.orgID)
-                        try FileIO.makeDirectories(dataDirectory + "/" + orgDir)
-                        let relative = "\(orgDir)/\(key.day)-\(batchTag).tseg"
-                        try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
-                        return SegmentRecord(
-                            orgID: key.orgID, day: key.day, file: relative, rows: events.count, bytes: bytes.count,
-                            minTs: first, maxTs: last,
-                            unpricedRows: unpriced, createdAt: now)
+                        let batch = buffer.merged()
+                        let relative = "segments/\(directoryName(for: key.orgID))/\(key.day)-\(batchTag).tseg"
+                        return try writeSegment(batch, key: key, relative: relative, dataDirectory: dataDirectory, now: now, rates: rates)
                     }
                 }
-                while next < keys.count && next < width { launch() }
+                while next < groups.count && next < width { launch() }
                 while let r = try await group.next() {
                     records.append(r)
                     written.append(r.file)
-                    if next < keys.count { launch() }
+                    if next < groups.count { launch() }
                 }
             }
             guard !records.isEmpty else { return [] }
-            try FileIO.syncFilesystem(dataDirectory + "/segments")
-            var directories = Set<String>()
-            for r in records {
-                let path = dataDirectory + "/" + r.file
-                try FileIO.rename(path + ".tmp", path)
-                directories.insert(FileIO.parent(of: path))
-            }
-            for d in directories { try FileIO.fsyncDirectory(d) }
+            try publish(records.map(\.file), dataDirectory: dataDirectory)
         } catch {
             for f in written {
                 try? FileIO.remove(dataDirectory + "/" + f + ".tmp")
@@ -179,6 +144,35 @@ extension SegmentStore {
             }
             throw error
         }
-        return records.sorted { ($0.orgID, $0.day) < ($1.orgID, $1.day) }
+        return records.sorted { ($0.orgID, $0.day, $0.file) < ($1.orgID, $1.day, $1.file) }
+    }
+
+    /// Sorts and encodes one (org, day) batch into `relative + ".tmp"` (not yet durable).
+    nonisolated static func writeSegment(
+        _ batch: EventBatch, key: DayKey, relative: String, dataDirectory: String, now: Int64,
+        rates: (String, String) -> SegmentFormat.Rates?
+    ) throws -> SegmentRecord {
+        let order = batch.sortedOrder()
+        let bytes = SegmentWriter.encode(batch: batch, order: order, orgID: key.orgID, day: key.day, rates: rates)
+        try FileIO.makeDirectories(FileIO.parent(of: dataDirectory + "/" + relative))
+        try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
+        var unpriced = 0
+        for c in batch.costSource where c == CostSource.unpriced.code { unpriced += 1 }
+        return SegmentRecord(
+            orgID: key.orgID, day: key.day, file: relative, rows: batch.count, bytes: bytes.count,
+            minTs: batch.timestamps[order.first!], maxTs: batch.timestamps[order.last!],
+            unpricedRows: unpriced, createdAt: now)
+    }
+
+    /// Makes `.tmp` files durable (one `syncfs`), renames them into place and syncs their directories.
+    nonisolated static func publish(_ files: [String], dataDirectory: String) throws {
+        try FileIO.syncFilesystem(dataDirectory + "/segments")
+        var directories = Set<String>()
+        for f in files {
+            let path = dataDirectory + "/" + f
+            try FileIO.rename(path + ".tmp", path)
+            directories.insert(FileIO.parent(of: path))
+        }
+        for d in directories { try FileIO.fsyncDirectory(d) }
     }
 }

@@ -7,14 +7,15 @@ import UsageIndex
 import Glibc
 #endif
 
-/// The raw event store: WAL + memtable for fresh events, immutable zstd columnar segments
+/// The raw event store: WAL + columnar memtable for fresh events, immutable zstd columnar segments
 /// partitioned by (org, UTC day) for sealed ones, the SQLite index as the catalog, and the
-/// exactly-once state keyed by (org, request_id).
+/// exactly-once state keyed by (org, UTC day, request_id).
 ///
 /// ```swift
 /// let store = try await SegmentStore.open(configuration: .init(dataDirectory: "data"), logger: logger)
-/// let result = try await store.ingest(events)   // durable when it returns
-/// try await store.flush()                        // seal into segments
+/// let result = try await store.ingest(batch)   // durable when it returns
+/// try await store.flush()                       // seal into segments (append-only)
+/// try await store.compact()                     // merge a day's small segments
 /// await store.close()
 /// ```
 public actor SegmentStore {
@@ -24,21 +25,32 @@ public actor SegmentStore {
         public var dataDirectory: String
         /// Seal the memtable into segments once it holds this many events.
         public var memtableEventLimit: Int = 250_000
-        /// Sealing merges the new events of an (org, day) with its existing segments while the
-        /// result stays at or below this many rows.
+        /// Compaction never writes a segment with more rows than this.
         public var maxMergedSegmentRows: Int = 2_000_000
+        /// The dedup state keeps at most about this many request ids of sealed days in memory;
+        /// colder days are dropped and read back from their segments when an event for them arrives.
+        /// Days with unsealed events are always kept.
+        public var dedupCachedIDs: Int = 2_000_000
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
+        /// Open without changing anything on disk: no recovery (torn WAL tails and unregistered
+        /// files are reported, not repaired) and no writes (`verify`).
+        public var readOnly = false
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
 
-    /// What happened to each event of an ``ingest(_:)`` call.
+    /// What happened to each event of an ``ingest(_:)-(EventBatch)`` call.
     public struct IngestResult: Sendable, Equatable {
         /// Number of events stored.
         public var stored: Int
         /// Indices (into the input) of events that were already stored, or repeated within the call.
         public var duplicateIndices: [Int]
+
+        public init(stored: Int = 0, duplicateIndices: [Int] = []) {
+            self.stored = stored
+            self.duplicateIndices = duplicateIndices
+        }
     }
 
     struct IDKey: Hashable {
@@ -48,39 +60,66 @@ public actor SegmentStore {
             high = id.high
             low = id.low
         }
+        init(high: UInt64, low: UInt64) {
+            self.high = high
+            self.low = low
+        }
     }
 
-    struct MemEntry {
-        var token: UInt64
-        var event: UsageEvent
+    /// An (org, UTC day): the unit of segments, retention and dedup.
+    struct DayKey: Hashable, Comparable {
+        var orgID: String
+        var dayStart: Int64
+        static func < (a: DayKey, b: DayKey) -> Bool { (a.orgID, a.dayStart) < (b.orgID, b.dayStart) }
+        var day: String { UTC.dayString(dayStart) }
+    }
+
+    /// The exactly-once state of one (org, day).
+    struct DaySet {
+        var ids: Set<IDKey>
+        /// Ids reserved by a batch whose WAL record is not durable yet, with that batch's token.
+        var pending: [IDKey: UInt64] = [:]
+        /// Rows of this day in the memtable or being sealed (the day cannot be evicted while > 0).
+        var unsealed = 0
+        var lastUse: UInt64 = 0
+    }
+
+    /// A batch between its reservation and its WAL fsync.
+    struct Inflight {
+        var ticket: WALTicket?
+        var batch: EventBatch
+        var rows: [DayKey: [Int]]
     }
 
     public nonisolated let configuration: Configuration
     public nonisolated let index: IndexDatabase
+    /// Readers' pins on segment files (see ``SegmentPins``).
+    public nonisolated let pins = SegmentPins()
     let logger: Logger
-    let wal: WriteAheadLog
+    let wal: WriteAheadLog?
     let lockFD: Int32
-    /// (org, request_id) of every retained event; `nil` until first needed (see ``ensureDedupState()``).
-    var seenStorage: [String: Set<IDKey>]?
-    var seen: [String: Set<IDKey>] {
-        get { seenStorage ?? ensureDedupState() }
-        _modify {
-            if seenStorage == nil { ensureDedupState() }
-            yield &seenStorage!  // in place: no copy of the sets
-        }
-    }
-    var memtable: [MemEntry] = []
+
+    var dedup: [DayKey: DaySet] = [:]
+    var dedupIDs = 0
+    var useClock: UInt64 = 0
+    var memtable: [DayKey: DayBuffer] = [:]
+    var memtableRows = 0
+    /// The memtable a running seal is writing; still visible to readers until its segments are registered.
+    var sealing: [DayKey: DayBuffer] = [:]
     var nextToken: UInt64 = 1
-    var inflight: Set<UInt64> = []
+    var inflight: [UInt64: Inflight] = [:]
     var flushTask: Task<FlushResult, any Error>?
+    var compactTask: Task<CompactionResult, any Error>?
     var segmentCounter = 0
     var closed = false
+    /// What start-up recovery found (and, unless read-only, repaired).
+    public private(set) var recoveryReport = RecoveryReport()
 
     nonisolated var dataDirectory: String { configuration.dataDirectory }
     nonisolated var segmentsDirectory: String { configuration.dataDirectory + "/segments" }
     nonisolated var walDirectory: String { configuration.dataDirectory + "/wal" }
 
-    init(configuration: Configuration, index: IndexDatabase, wal: WriteAheadLog, lockFD: Int32, logger: Logger) {
+    init(configuration: Configuration, index: IndexDatabase, wal: WriteAheadLog?, lockFD: Int32, logger: Logger) {
         self.configuration = configuration
         self.index = index
         self.wal = wal
@@ -88,24 +127,35 @@ public actor SegmentStore {
         self.logger = logger
     }
 
-    /// Opens the store: takes the directory lock, opens the index, removes unfinished segment files,
-    /// loads the dedup state from the segments and replays the WAL (cutting a torn tail).
-    /// - Throws: ``SegmentError`` when another process holds the directory or the WAL is corrupt before its tail.
+    /// Opens the store: takes the directory lock, opens the index, removes unfinished segment files
+    /// and replays the WAL (cutting a torn tail in its newest file). Read-only opens change nothing.
+    /// - Throws: ``SegmentError`` when another process holds the directory or the WAL is damaged.
     public static func open(configuration: Configuration, logger: Logger) async throws -> SegmentStore {
         let dir = configuration.dataDirectory
-        try FileIO.makeDirectories(dir)
-        try FileIO.makeDirectories(dir + "/segments")
-        try FileIO.makeDirectories(dir + "/wal")
-        let lockFD = try acquireLock(dir)
+        if configuration.readOnly {
+            guard FileIO.exists(dir + "/index.sqlite") else {
+                throw SegmentError(.io, "\(dir) is not a tokentra data directory (no index.sqlite)")
+            }
+        } else {
+            try FileIO.makeDirectories(dir)
+            try FileIO.makeDirectories(dir + "/segments")
+            try FileIO.makeDirectories(dir + "/wal")
+        }
+        let lockFD = try acquireLock(dir, write: !configuration.readOnly)
         do {
-            let index = try IndexDatabase(path: dir + "/index.sqlite")
-            let recovered = try recover(directory: dir, index: index, logger: logger)
-            let existing = WriteAheadLog.existingSequences(directory: dir + "/wal")
-            let checkpoint = try index.walSealedThrough()
-            let next = max(existing.last ?? 0, checkpoint) + 1
-            let wal = try WriteAheadLog(directory: dir + "/wal", firstSequence: next, logger: logger)
+            let index = configuration.readOnly
+                ? try IndexDatabase(readOnlyPath: dir + "/index.sqlite")
+                : try IndexDatabase(path: dir + "/index.sqlite")
+            let recovered = try recover(directory: dir, index: index, repair: !configuration.readOnly, logger: logger)
+            var wal: WriteAheadLog?
+            if !configuration.readOnly {
+                let existing = WriteAheadLog.existingSequences(directory: dir + "/wal")
+                let checkpoint = try index.walSealedThrough()
+                let next = max(existing.last ?? 0, checkpoint) + 1
+                wal = try WriteAheadLog(directory: dir + "/wal", firstSequence: next, logger: logger)
+            }
             let store = SegmentStore(configuration: configuration, index: index, wal: wal, lockFD: lockFD, logger: logger)
-            await store.install(seen: recovered.seen, replayed: recovered.replayed)
+            try await store.install(recovered)
             return store
         } catch {
             Glibc.close(lockFD)
@@ -113,104 +163,188 @@ public actor SegmentStore {
         }
     }
 
-    /// Loads the dedup state from the segments on first use.
-    @discardableResult
-    func ensureDedupState() -> [String: Set<IDKey>] {
-        if let seenStorage { return seenStorage }
-        let segments = (try? index.segments()) ?? []
-        let loaded = Self.loadDedupState(directory: dataDirectory, segments: segments, logger: logger)
-        seenStorage = loaded
-        return loaded
-    }
-
-    private func install(seen: [String: Set<IDKey>]?, replayed: [UsageEvent]) {
-        self.seenStorage = seen
-        for e in replayed {
-            memtable.append(MemEntry(token: 0, event: e))
+    private func install(_ recovered: Recovered) throws {
+        recoveryReport = recovered.report
+        for batch in recovered.replayed {
+            // Replay dedups against the sealed segments and earlier WAL records.
+            let outcome = try reserve(batch, rows: Array(0..<batch.count), token: 0)
+            commitDirect(batch, outcome.accepted)
+            recoveryReport.replayedEvents += outcome.accepted.values.reduce(0) { $0 + $1.count }
+        }
+        if recoveryReport.replayedEvents > 0 {
+            logger.info("replayed WAL", metadata: ["wal.events": "\(recoveryReport.replayedEvents)"])
         }
     }
 
-    static func acquireLock(_ dir: String) throws -> Int32 {
+    static func acquireLock(_ dir: String, write: Bool) throws -> Int32 {
         let path = dir + "/LOCK"
-        let fd = try FileIO.open(path, O_RDWR | O_CREAT)
+        let fd = try FileIO.open(path, write ? O_RDWR | O_CREAT : O_RDONLY)
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let holder = (try? FileIO.readFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
             Glibc.close(fd)
             throw SegmentError(.locked, "data directory \(dir) is in use by another tokentra process (pid \(holder.trimmingCharacters(in: .whitespacesAndNewlines))); stop it or use another --data-dir")
         }
-        ftruncate(fd, 0)
-        let pid = Array("\(getpid())\n".utf8)
-        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        if write {
+            ftruncate(fd, 0)
+            let pid = Array("\(getpid())\n".utf8)
+            _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        }
         return fd
     }
 
     // MARK: Ingest
 
-    /// Stores the events that are new for their (org, request_id) and returns once they are durable
-    /// (fsync'd in the WAL, sharing the fsync with concurrent callers).
+    /// Stores the events that are new for their (org, day, request_id) and returns once they are
+    /// durable (fsync'd in the WAL, sharing the fsync with concurrent callers).
+    ///
+    /// A retry that arrives while its original is still waiting for its fsync waits for that fsync:
+    /// it is reported as a duplicate only once the original is durable, and stored as the original
+    /// if the original's write failed.
     /// - Throws: ``SegmentError`` (`storageFull`, `io`): then none of these events is stored and
     ///   their request ids stay free for a retry.
-    public nonisolated func ingest(_ events: [UsageEvent]) async throws -> IngestResult {
-        let reservation = try await reserve(events)
-        guard !reservation.accepted.isEmpty else {
-            return IngestResult(stored: 0, duplicateIndices: reservation.duplicates)
-        }
-        // Encoding and the fsync wait happen off the actor; the WAL keeps its own order. A record
-        // that lands in a WAL file after a seal's rotation is harmless: replay skips ids already sealed.
-        let ticket = wal.submit(framed: WriteAheadLog.record(for: reservation.accepted))
-        do {
-            try await ticket.wait()
-        } catch {
-            await release(reservation, failed: true)
-            throw error
-        }
-        await release(reservation, failed: false)
-        return IngestResult(stored: reservation.accepted.count, duplicateIndices: reservation.duplicates)
-    }
-
-    struct Reservation: Sendable {
-        var token: UInt64
-        var accepted: [UsageEvent]
-        var duplicates: [Int]
-        var keys: [IDKey]
-    }
-
-    /// Claims the new (org, request_id)s of `events` and adds them to the memtable under a token
-    /// that stays in flight until ``release(_:failed:)``.
-    private func reserve(_ events: [UsageEvent]) throws -> Reservation {
-        guard !closed else { throw SegmentError(.io, "store is closed") }
-        var accepted: [UsageEvent] = []
-        accepted.reserveCapacity(events.count)
+    public nonisolated func ingest(_ batch: EventBatch) async throws -> IngestResult {
+        guard let wal else { throw SegmentError(.io, "store is open read-only") }
+        var remaining = Array(0..<batch.count)
+        var stored = 0
         var duplicates: [Int] = []
-        var keys: [IDKey] = []
-        keys.reserveCapacity(events.count)
-        for i in events.indices {
-            let key = IDKey(events[i].requestID)
-            if seen[events[i].orgID, default: []].insert(key).inserted {
-                accepted.append(events[i])
-                keys.append(key)
-            } else {
-                duplicates.append(i)
+        // The whole batch is logged: duplicates in it are skipped again at replay.
+        var record: [UInt8]? = batch.isEmpty ? nil : WriteAheadLog.record(for: batch)
+        while !remaining.isEmpty {
+            let claim = try await reserveAndSubmit(batch, rows: remaining, record: record, wal: wal)
+            duplicates += claim.duplicates
+            if let ticket = claim.ticket {
+                do {
+                    try await ticket.wait()
+                } catch {
+                    await finish(claim.token, durable: false)
+                    throw error
+                }
+                await finish(claim.token, durable: true)
+                stored += claim.acceptedCount
             }
+            // Rows whose original was in flight: wait for it, then try them again.
+            for t in claim.waitFor { try? await t.wait() }
+            remaining = claim.deferred
+            if !remaining.isEmpty { record = WriteAheadLog.record(for: batch.selecting(remaining)) }
         }
+        duplicates.sort()
+        return IngestResult(stored: stored, duplicateIndices: duplicates)
+    }
+
+    /// Row-based convenience for ``ingest(_:)-(EventBatch)``.
+    public nonisolated func ingest(_ events: [UsageEvent]) async throws -> IngestResult {
+        try await ingest(EventBatch(events))
+    }
+
+    /// Stores the new events of `batch` without the WAL (bulk import): they are durable only after
+    /// the next ``flush()`` returns, so a caller reports them only then.
+    public func ingestUnlogged(_ batch: EventBatch) throws -> IngestResult {
+        guard !closed else { throw SegmentError(.io, "store is closed") }
+        let outcome = try reserve(batch, rows: Array(0..<batch.count), token: 0)
+        guard outcome.deferred.isEmpty else {
+            // Only possible while WAL-backed ingests run in the same process; bulk imports own the directory.
+            throw SegmentError(.io, "bulk ingest raced an HTTP ingest of the same request ids")
+        }
+        commitDirect(batch, outcome.accepted)
+        let stored = outcome.accepted.values.reduce(0) { $0 + $1.count }
+        return IngestResult(stored: stored, duplicateIndices: outcome.duplicates.sorted())
+    }
+
+    struct Claim {
+        var token: UInt64
+        var ticket: WALTicket?
+        var acceptedCount: Int
+        var duplicates: [Int]
+        var deferred: [Int]
+        var waitFor: [WALTicket]
+    }
+
+    struct Reservation {
+        var accepted: [DayKey: [Int]] = [:]
+        var duplicates: [Int] = []
+        var deferred: [Int] = []
+        var waitFor: Set<UInt64> = []
+    }
+
+    private func reserveAndSubmit(_ batch: EventBatch, rows: [Int], record: [UInt8]?, wal: WriteAheadLog) throws -> Claim {
+        guard !closed else { throw SegmentError(.io, "store is closed") }
         let token = nextToken
         nextToken += 1
-        if !accepted.isEmpty {
-            // No reserveCapacity(count + n) here: exact-size growth would copy the whole memtable per batch (quadratic).
-            for i in accepted.indices { memtable.append(MemEntry(token: token, event: accepted[i])) }
-            inflight.insert(token)
+        let r = try reserve(batch, rows: rows, token: token)
+        let waitFor = r.waitFor.compactMap { inflight[$0]?.ticket }
+        let accepted = r.accepted.values.reduce(0) { $0 + $1.count }
+        guard accepted > 0, let record else {
+            return Claim(token: token, ticket: nil, acceptedCount: 0, duplicates: r.duplicates, deferred: r.deferred, waitFor: waitFor)
         }
-        return Reservation(token: token, accepted: accepted, duplicates: duplicates, keys: keys)
+        let ticket = wal.submit(framed: record)
+        inflight[token] = Inflight(ticket: ticket, batch: batch, rows: r.accepted)
+        return Claim(token: token, ticket: ticket, acceptedCount: accepted, duplicates: r.duplicates,
+                     deferred: r.deferred, waitFor: waitFor)
     }
 
-    private func release(_ r: Reservation, failed: Bool) {
-        if failed {
-            // Not durable: forget these events so a retry can store them.
-            memtable.removeAll { $0.token == r.token }
-            for (i, key) in r.keys.enumerated() { seen[r.accepted[i].orgID]?.remove(key) }
+    /// Claims the new (org, day, request_id)s among `rows` of `batch` for `token`.
+    func reserve(_ batch: EventBatch, rows: [Int], token: UInt64) throws -> Reservation {
+        var r = Reservation()
+        var keyOf: [OrgDay: DayKey] = [:]
+        for i in rows {
+            let od = OrgDay(org: batch.orgs.code(at: i), day: UTC.floorDiv(batch.timestamps[i], UTC.msPerDay))
+            let key: DayKey
+            if let k = keyOf[od] {
+                key = k
+            } else {
+                key = DayKey(orgID: batch.orgID(at: i), dayStart: od.day * UTC.msPerDay)
+                keyOf[od] = key
+                try ensureDay(key)
+            }
+            let id = IDKey(high: batch.idHigh[i], low: batch.idLow[i])
+            let inserted = dedup[key]!.ids.insert(id).inserted
+            if inserted {
+                if token != 0 { dedup[key]!.pending[id] = token }
+                r.accepted[key, default: []].append(i)
+                dedupIDs += 1
+            } else if let owner = dedup[key]!.pending[id], owner != token {
+                r.deferred.append(i)
+                r.waitFor.insert(owner)
+            } else {
+                r.duplicates.append(i)
+            }
         }
-        inflight.remove(r.token)
-        if !failed && memtable.count >= configuration.memtableEventLimit && flushTask == nil {
+        return r
+    }
+
+    struct OrgDay: Hashable {
+        var org: UInt32
+        var day: Int64
+    }
+
+    /// Completes a WAL-backed reservation: durable rows enter the memtable, failed ones are forgotten
+    /// so a retry can store them.
+    private func finish(_ token: UInt64, durable: Bool) {
+        guard let f = inflight.removeValue(forKey: token) else { return }
+        if durable {
+            for (key, rows) in f.rows {
+                for r in rows { dedup[key]?.pending[IDKey(high: f.batch.idHigh[r], low: f.batch.idLow[r])] = nil }
+            }
+            commitDirect(f.batch, f.rows)
+        } else {
+            for (key, rows) in f.rows {
+                for r in rows {
+                    let id = IDKey(high: f.batch.idHigh[r], low: f.batch.idLow[r])
+                    dedup[key]?.pending[id] = nil
+                    if dedup[key]?.ids.remove(id) != nil { dedupIDs -= 1 }
+                }
+            }
+        }
+    }
+
+    /// Adds accepted rows to the memtable and starts a background seal when it is full.
+    func commitDirect(_ batch: EventBatch, _ rows: [DayKey: [Int]]) {
+        for (key, rs) in rows where !rs.isEmpty {
+            memtable[key, default: DayBuffer()].append(rows: rs, of: batch)
+            dedup[key]?.unsealed += rs.count
+            memtableRows += rs.count
+        }
+        if memtableRows >= configuration.memtableEventLimit && flushTask == nil && wal != nil && !closed {
             // Seal in the background; errors are logged and retried by the next flush.
             Task { [logger] in
                 do { _ = try await self.flush() } catch {
@@ -221,21 +355,24 @@ public actor SegmentStore {
     }
 
     /// Number of events acknowledged but not yet sealed into segments.
-    public var unsealedCount: Int { memtable.count }
+    public var unsealedCount: Int { memtableRows + sealing.values.reduce(0) { $0 + $1.count } }
 
     /// Bytes of memory the dedup state uses, estimated from the hash tables' capacities.
     public var dedupMemoryBytes: Int {
-        seen.values.reduce(0) { $0 + $1.capacity * (MemoryLayout<IDKey>.stride) + $1.capacity / 8 }
+        dedup.values.reduce(0) { $0 + $1.ids.capacity * (MemoryLayout<IDKey>.stride + 1) + $1.pending.capacity * 33 + 64 }
     }
 
-    /// Number of request ids the dedup state holds.
-    public var dedupEntries: Int { seen.values.reduce(0) { $0 + $1.count } }
+    /// Number of request ids the dedup state holds in memory.
+    public var dedupEntries: Int { dedupIDs }
+
+    /// Bytes the memtable holds.
+    public var memtableBytes: Int { (memtable.values.map(\.memoryBytes) + sealing.values.map(\.memoryBytes)).reduce(0, +) }
 
     /// Closes the WAL (after writing what is queued) and releases the directory lock.
     public func close() {
         guard !closed else { return }
         closed = true
-        wal.close()
+        wal?.close()
         Glibc.close(lockFD)
     }
 }

@@ -200,6 +200,7 @@ public struct EventErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let metadataTooLarge = EventErrorCode("METADATA_TOO_LARGE")
     public static let timestampInFuture = EventErrorCode("TIMESTAMP_IN_FUTURE")
     public static let timestampTooOld = EventErrorCode("TIMESTAMP_TOO_OLD")
+    public static let rawDataRetired = EventErrorCode("RAW_DATA_RETIRED")
     public static let unknownFieldType = EventErrorCode("UNKNOWN_FIELD_TYPE")
     public static let invalidValue = EventErrorCode("INVALID_VALUE")
     public static let invalidJSON = EventErrorCode("INVALID_JSON")

@@ -40,6 +40,8 @@ public struct TokentraDaemon: Sendable {
 
     public let configuration: TokentraConfiguration
     public let store: SegmentStore
+    /// The raw retention horizon HTTP ingest applies (the same component as `tokentra ingest`).
+    public let horizon: IngestHorizon
     public let state = DaemonState()
     public let metrics: TokentraMetrics
     public let registry: PrometheusCollectorRegistry?
@@ -66,7 +68,12 @@ public struct TokentraDaemon: Sendable {
     ) {
         self.configuration = configuration
         self.store = store
+        // One retention rule for every way in: the org's raw horizon (IngestHorizon), not a decoder age limit.
+        var decoder = decoder
+        decoder.configuration.maxAgeMs = nil
         self.decoder = decoder
+        self.horizon = IngestHorizon(
+            index: store.index, overrideDays: configuration.maxEventAgeDays >= 0 ? configuration.maxEventAgeDays : nil)
         self.logger = logger
         self.registry = registry
         self.metrics = metrics
@@ -93,7 +100,7 @@ public struct TokentraDaemon: Sendable {
         let authorizer = Authorizer(
             keys: authenticator, limiter: limiter, defaultLimits: ingestSettings.defaultLimits, logger: logger)
         let ingest = IngestController(
-            store: store, decoder: decoder, authorizer: authorizer, state: state, metrics: metrics, settings: ingestSettings,
+            store: store, decoder: decoder, horizon: horizon, authorizer: authorizer, state: state, metrics: metrics, settings: ingestSettings,
             logger: logger, serverVersion: serverVersion, wallClock: wallClock)
         var readiness = ReadinessSettings()
         readiness.minFreeBytes = configuration.readinessMinFreeBytes
@@ -101,7 +108,7 @@ public struct TokentraDaemon: Sendable {
         let health = HealthController(
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
         var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
-        query.unsealed = { [store] org, from, to in await store.unsealedEvents(orgID: org, fromMs: from, toMs: to) }
+        query.snapshot = { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }
         return ingest.routes + health.routes + query.routes
     }
 

@@ -24,6 +24,8 @@ public struct RetentionOutcome: Sendable, Equatable {
     public var policy: RetentionPolicy
     public var segmentIDs: [Int64] = []
     public var segmentFiles: [String] = []
+    /// The UTC days (`YYYY-MM-DD`) whose raw segments go.
+    public var segmentDays: [String] = []
     public var bytes: Int = 0
     public var rawEvents: Int = 0
     public var hourlyRows: Int = 0
@@ -124,6 +126,8 @@ extension IndexDatabase {
             for row in rows where !pendingDays.contains(row["day"] as String) {
                 outcome.segmentIDs.append(row["id"])
                 outcome.segmentFiles.append(row["file"])
+                let day: String = row["day"]
+                if outcome.segmentDays.last != day { outcome.segmentDays.append(day) }
                 outcome.bytes += row["bytes"] as Int
                 outcome.rawEvents += row["rows"] as Int
             }
@@ -139,18 +143,25 @@ extension IndexDatabase {
 
     /// Applies planned outcomes in one transaction: unregisters the segments and deletes the
     /// rollup rows. The caller unlinks the files afterwards (a crash in between leaves unregistered
-    /// files, which start-up recovery deletes).
-    public func applyRetention(_ outcomes: [RetentionOutcome]) throws {
+    /// files, which start-up recovery deletes). Whole planned days go, including a segment that a
+    /// compaction registered for such a day after the plan was made.
+    /// - Returns: the files unregistered (relative to the data directory).
+    @discardableResult
+    public func applyRetention(_ outcomes: [RetentionOutcome]) throws -> [String] {
         try writer.write { db in
+            var files: [String] = []
             for o in outcomes {
-                for id in o.segmentIDs {
-                    try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
+                for day in o.segmentDays {
+                    files += try String.fetchAll(db, sql: "SELECT file FROM segments WHERE org_id = ? AND day = ?",
+                                                 arguments: [o.orgID, day])
+                    try db.execute(sql: "DELETE FROM segments WHERE org_id = ? AND day = ?", arguments: [o.orgID, day])
                 }
                 try db.execute(sql: "DELETE FROM rollup_hourly WHERE org_id = ? AND hour_start < ?",
                                arguments: [o.orgID, o.hourlyCutoffMs])
                 try db.execute(sql: "DELETE FROM rollup_daily WHERE org_id = ? AND day < ?",
                                arguments: [o.orgID, o.dailyCutoffDay])
             }
+            return files
         }
     }
 

@@ -25,6 +25,14 @@ public final class IndexDatabase: Sendable {
         try Self.migrator.migrate(writer)
     }
 
+    /// Opens an existing index without changing it (no migrations; writes fail). For `verify`.
+    public init(readOnlyPath path: String) throws {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        writer = try DatabaseQueue(path: path, configuration: config)
+    }
+
     /// An in-memory index for tests.
     public init() throws {
         writer = try DatabaseQueue()
@@ -74,6 +82,9 @@ public final class IndexDatabase: Sendable {
         }
         m.registerMigration("v4-retention") { db in
             try createRetentionTables(db)
+        }
+        m.registerMigration("v5-quarantine") { db in
+            try createQuarantineTable(db)
         }
         return m
     }
@@ -172,6 +183,14 @@ extension IndexDatabase {
             try db.execute(sql: "UPDATE wal_checkpoint SET sealed_through = MAX(sealed_through, ?) WHERE id = 1",
                            arguments: [Int64(sealedThrough)])
             return inserted
+        }
+    }
+
+    /// Records that every WAL file ≤ `sequence` is sealed (used when a seal had nothing to write).
+    public func setWALSealedThrough(_ sequence: UInt64) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE wal_checkpoint SET sealed_through = MAX(sealed_through, ?) WHERE id = 1",
+                           arguments: [Int64(sequence)])
         }
     }
 

@@ -34,7 +34,9 @@ struct Ingest: AsyncParsableCommand {
     }
 
     struct ChunkResult {
-        var events: [UsageEvent] = []
+        /// One batch per decoded part, in input order.
+        var parts: [EventBatch] = []
+        var events = EventBatch()
         var failures: [Failure] = []
         var lines = 0
     }
@@ -45,8 +47,7 @@ struct Ingest: AsyncParsableCommand {
         let dir = global.resolvedDataDir
         let prices = try loadPriceTable(dataDir: dir)
         var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = nil  // the horizon is checked per org below, like retention does
-        let horizon = try RawHorizon(dataDir: dir, nowMs: nowMs, overrideDays: maxAgeDays)
+        decoderConfig.maxAgeMs = nil  // the horizon is checked per org below (IngestHorizon), like HTTP does
         let decoder = EventDecoder(configuration: decoderConfig, priceTable: prices)
         // Open every input before touching the store, so a typo fails fast.
         var inputs: [(String, Int32)] = []
@@ -57,8 +58,10 @@ struct Ingest: AsyncParsableCommand {
             inputs.append((file, fd))
         }
         var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
-        storeConfig.memtableEventLimit = max(1000, sealEvery)
+        storeConfig.memtableEventLimit = Int.max  // sealed below, in step with the input
         let store = try await SegmentStore.open(configuration: storeConfig, logger: makeLogger("tokentra"))
+        let horizon = IngestHorizon(index: store.index, overrideDays: maxAgeDays)
+        let sealEvery = max(1000, self.sealEvery)
         let progress = isatty(2) != 0
         let started = Date()
         var processed = 0, duplicates = 0, failed = 0, lines = 0
@@ -69,7 +72,9 @@ struct Ingest: AsyncParsableCommand {
                 defer { if fd > 0 { Glibc.close(fd) } }
                 let reader = ChunkReader(fd: fd, name: name)
                 let org = self.org
-                // Decoding chunk k+1 overlaps with storing chunk k (WAL write + fsync).
+                // Decoding chunk k+1 overlaps with storing chunk k (dedup, memtable, seals). Events
+                // are not logged in the WAL: they are durable when the final seal returns, and only
+                // then is anything reported.
                 var pending: Task<(SegmentStore.IngestResult, ChunkResult), any Error>?
                 func account(_ stored: SegmentStore.IngestResult, _ result: ChunkResult) {
                     processed += stored.stored
@@ -82,7 +87,7 @@ struct Ingest: AsyncParsableCommand {
                     }
                     if progress {
                         let rate = Double(processed + duplicates + failed) / max(0.001, Date().timeIntervalSince(started))
-                        FileHandle.standardError.write(Data("\r\(name): \(lines) lines, \(processed) stored, \(duplicates) duplicates, \(failed) failed, \(Int(rate)) events/s   ".utf8))
+                        FileHandle.standardError.write(Data("\r\(name): \(lines) lines, \(processed) new, \(duplicates) duplicates, \(failed) failed, \(Int(rate)) events/s   ".utf8))
                     }
                 }
                 try await reader.forEachChunk { chunk, firstLine, format in
@@ -92,7 +97,16 @@ struct Ingest: AsyncParsableCommand {
                         let (stored, decoded) = try await previous.value
                         account(stored, decoded)
                     }
-                    pending = Task { (try await store.ingest(result.events), result) }
+                    pending = Task {
+                        var stored = SegmentStore.IngestResult(stored: 0, duplicateIndices: [])
+                        for part in result.parts {
+                            let r = try await store.ingestUnlogged(part)
+                            stored.stored += r.stored
+                            stored.duplicateIndices += r.duplicateIndices
+                        }
+                        if await store.unsealedCount >= sealEvery { try await store.flush() }
+                        return (stored, result)
+                    }
                 }
                 if let previous = pending {
                     let (stored, decoded) = try await previous.value
@@ -100,6 +114,8 @@ struct Ingest: AsyncParsableCommand {
                 }
             }
             try await store.flush()
+            // A day sealed several times becomes one file (fewer, larger segments: smaller and faster to read).
+            try await store.compact(now: nowMs, all: true)
         } catch {
             await store.close()
             if progress { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -124,12 +140,13 @@ struct Ingest: AsyncParsableCommand {
         if failed > 0 { throw ExitCodes.rejected }
     }
 
-    /// Decodes a chunk on every core: NDJSON chunks are split at line boundaries.
+    /// Decodes a chunk on every core: NDJSON chunks are split at line boundaries; the parts' batches
+    /// are concatenated in input order (so the first copy of a duplicate is the one stored).
     static func decodeParallel(
         _ chunk: [UInt8], firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String, nowMs: Int64,
-        horizon: RawHorizon
+        horizon: IngestHorizon
     ) async -> ChunkResult {
-        let parts = format == .ndjson ? splitAtLines(chunk, parts: ProcessInfo.processInfo.activeProcessorCount) : [0..<chunk.count]
+        let parts = format == .ndjson ? splitAtLines(chunk, parts: ProcessInfo.processInfo.activeProcessorCount * 2) : [0..<chunk.count]
         // Line number of each part's start.
         var firstLines: [Int] = []
         var line = firstLine
@@ -150,7 +167,7 @@ struct Ingest: AsyncParsableCommand {
         }
         var merged = ChunkResult()
         for r in results {
-            merged.events.append(contentsOf: r.events)
+            merged.parts.append(r.events)
             merged.failures.append(contentsOf: r.failures)
         }
         merged.lines = totalLines
@@ -159,18 +176,19 @@ struct Ingest: AsyncParsableCommand {
 
     static func decode(
         _ chunk: [UInt8], range: Range<Int>, firstLine: Int, format: EventInputFormat, decoder: EventDecoder, org: String,
-        nowMs: Int64, horizon: RawHorizon
+        nowMs: Int64, horizon: IngestHorizon
     ) -> ChunkResult {
         var result = ChunkResult()
         chunk.withUnsafeBufferPointer { all in
             let buffer = UnsafeBufferPointer(rebasing: all[range])
             let policy = OrgPolicy.fromEvent(default: org)
+            let rules = horizon.rules(nowMs: nowMs)
             for item in EventInput(buffer, format: format, firstLine: firstLine) {
                 switch item.kind {
                 case .object(let bytes):
                     switch decoder.decode(bytes, org: policy, nowMs: nowMs) {
                     case .success(let e):
-                        if let error = horizon.check(e) {
+                        if let error = rules.check(orgID: e.orgID, timestampMs: e.timestampMs, nowMs: nowMs) {
                             result.failures.append(Failure(line: item.line, index: item.index, requestID: e.requestID.description, error: error))
                         } else {
                             result.events.append(e)
@@ -272,36 +290,5 @@ struct ChunkReader {
             line += chunk.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
             if !more && pending.isEmpty { return }
         }
-    }
-}
-
-/// The oldest raw day each org accepts: events older than the org's raw retention horizon are
-/// rejected at ingest (TIMESTAMP_TOO_OLD), so retention and late data never fight.
-struct RawHorizon: Sendable {
-    let nowMs: Int64
-    let overrideDays: Int?
-    let policies: [String: RetentionPolicy]
-
-    init(dataDir: String, nowMs: Int64, overrideDays: Int?) throws {
-        self.nowMs = nowMs
-        self.overrideDays = overrideDays
-        let path = dataDir + "/index.sqlite"
-        policies = FileManager.default.fileExists(atPath: path) ? try IndexDatabase(path: path).retentionPolicies() : [:]
-    }
-
-    func check(_ e: UsageEvent) -> EventError? {
-        let days: Int
-        if let overrideDays {
-            guard overrideDays > 0 else { return nil }
-            days = overrideDays
-        } else {
-            days = (policies[e.orgID] ?? policies[IndexDatabase.defaultPolicyOrg] ?? .builtIn).rawDays
-        }
-        let today = nowMs - ((nowMs % 86_400_000) + 86_400_000) % 86_400_000
-        let cutoff = today - Int64(days) * 86_400_000
-        guard e.timestampMs < cutoff else { return nil }
-        return EventError(.timestampTooOld,
-                          "timestamp \(formatTimestamp(e.timestampMs)) is before org \(e.orgID)'s raw retention horizon (\(days) days: earliest accepted \(formatTimestamp(cutoff)))",
-                          field: "timestamp")
     }
 }

@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
         var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
         storeConfig.memtableEventLimit = settings.memtableEventLimit
         var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = settings.maxEventAgeDays > 0 ? Int64(settings.maxEventAgeDays) * 86_400_000 : nil
+        decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
         let notifier = SystemdNotifier.fromEnvironment()
         notifier?.notify("STATUS=recovering \(dir)")
         let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)

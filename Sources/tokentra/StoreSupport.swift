@@ -24,11 +24,12 @@ func storeConfiguration(dataDir: String, prices: PriceTable) -> SegmentStore.Con
     return configuration
 }
 
-func openStore(_ global: GlobalOptions) async throws -> SegmentStore {
+func openStore(_ global: GlobalOptions, readOnly: Bool = false) async throws -> SegmentStore {
     let dir = global.resolvedDataDir
     let prices = try loadPriceTable(dataDir: dir)
-    return try await SegmentStore.open(configuration: storeConfiguration(dataDir: dir, prices: prices),
-                                       logger: makeLogger("tokentra"))
+    var configuration = storeConfiguration(dataDir: dir, prices: prices)
+    configuration.readOnly = readOnly
+    return try await SegmentStore.open(configuration: configuration, logger: makeLogger("tokentra"))
 }
 
 /// An error the CLI reports as one line on stderr with exit code 2.

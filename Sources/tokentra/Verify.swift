@@ -4,13 +4,14 @@ import SegmentStore
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every segment's checksums and rows, and the index against the files.")
+        abstract: "Check every segment's checksums and rows, the index against the files, and the WAL. Changes nothing.",
+        discussion: "Read-only: unregistered or unfinished files and torn WAL tails are reported, not removed (`tokentra repair` does that).")
 
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
-        let store = try await openStore(global)
+        let store = try await openStore(global, readOnly: true)
         let report = try await store.verify()
         let dedupEntries = await store.dedupEntries
         let dedupBytes = await store.dedupMemoryBytes

@@ -39,6 +39,13 @@ struct ByteWriter {
     }
 
     mutating func append(_ other: [UInt8]) { bytes.append(contentsOf: other) }
+    mutating func append(_ other: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: other) }
+    @inline(__always) mutating func u64be(_ v: UInt64) { for i in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+
+    /// The raw little-endian bytes of a fixed-width array (x86-64 and arm64 are little-endian).
+    mutating func array<T: FixedWidthInteger>(_ values: [T]) {
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
 }
 
 /// Reads what ``ByteWriter`` wrote; every read is bounds-checked and throws on truncation.
@@ -114,6 +121,20 @@ struct ByteReader {
         let v = try uvarint()
         guard v <= UInt64(limit) else { throw SegmentError(.corrupt, "value \(v) out of range at byte \(offset)") }
         return Int(v)
+    }
+
+    /// `count` fixed-width little-endian values written by ``ByteWriter/array(_:)``.
+    mutating func array<T: FixedWidthInteger>(_ type: T.Type, count: Int) throws(SegmentError) -> [T] {
+        let size = count * MemoryLayout<T>.size
+        try need(size)
+        let start = offset
+        offset += size
+        return [T](unsafeUninitializedCapacity: count) { out, initialized in
+            bytes.withUnsafeBytes { src in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + size)]))
+            }
+            initialized = count
+        }
     }
 
     mutating func raw(_ n: Int) throws(SegmentError) -> ArraySlice<UInt8> {

@@ -354,6 +354,90 @@ public struct SegmentReader: Sendable {
         (.k8sPod, { $0.k8sPod = $1 }), (.k8sNamespace, { $0.k8sNamespace = $1 }), (.k8sNode, { $0.k8sNode = $1 }),
     ]
 
+    /// Every row, column by column, in file order (no per-row strings are built).
+    public func batch() throws -> EventBatch {
+        let n = footer.rowCount
+        let ids = try requestIDs()
+        let m = try measures()
+        for i in 0..<n where m.provider.codes[i] <= 0 || m.model.codes[i] <= 0 {
+            throw SegmentError(.corrupt, "\(path): row \(i) has a null provider or model")
+        }
+        func column(_ d: (entries: [String], codes: [Int32])) throws -> StringColumn {
+            guard let c = StringColumn(values: d.entries, codes: d.codes.map { UInt32(bitPattern: $0) }) else {
+                throw SegmentError(.corrupt, "\(path): dictionary code out of range")
+            }
+            return c
+        }
+        var attributes: [StringColumn] = []
+        for column in SegmentWriter.attributeColumns { attributes.append(try SegmentReader.stringColumn(self, column)) }
+        let providers = try column(m.provider), models = try column(m.model)
+        let orgs = StringColumn(values: [footer.orgID], codes: [UInt32](repeating: 1, count: n))!
+        var hashRef = [Int32](repeating: -1, count: n)
+        var hashRaw: [UInt8] = []
+        var hashTexts: [String] = []
+        if let raw = try rawColumn(.promptHash) {
+            try wrap(.promptHash) { () throws(SegmentError) in
+                guard raw.count >= n else { throw SegmentError(.corrupt, "tag stream truncated") }
+                var payload = ByteReader(raw, offset: n)
+                var raws: Int32 = 0
+                for i in 0..<n {
+                    switch raw[i] {
+                    case 0: break
+                    case 1:
+                        hashRaw.append(contentsOf: try payload.raw(32))
+                        hashRef[i] = raws
+                        raws += 1
+                    case 2: break
+                    case let t: throw SegmentError(.corrupt, "unknown prompt hash tag \(t)")
+                    }
+                }
+                for i in 0..<n where raw[i] == 2 {
+                    hashRef[i] = -2 - Int32(hashTexts.count)
+                    hashTexts.append(try payload.string())
+                }
+                guard payload.isAtEnd else { throw SegmentError(.corrupt, "trailing bytes after prompt hashes") }
+            }
+        }
+        var texts: [Int32: String] = [:]
+        for (i, id) in ids.enumerated() where id.text != nil { texts[Int32(i)] = id.text }
+        let built = EventBatch.assemble({ b in
+            b.orgs = orgs
+            b.idHigh = ids.map(\.high)
+            b.idLow = ids.map(\.low)
+            b.idTexts = texts
+            b.timestamps = m.timestamps
+            b.providers = providers
+            b.models = models
+            b.inputTokens = m.inputTokens
+            b.outputTokens = m.outputTokens
+            b.cachedTokens = m.cachedTokens
+            b.totalTokens = m.totalTokens
+            b.inputCost = m.inputCost
+            b.outputCost = m.outputCost
+            b.cachedCost = m.cachedCost
+            b.totalCost = m.totalCost
+            b.costSource = m.costSource
+            b.latencyMs = m.latencyMs
+            b.ttftPlusOne = m.timeToFirstTokenMs
+            b.flags = m.flags
+            b.attributes = attributes
+            b.hashRef = hashRef
+            b.hashRaw = hashRaw
+            b.hashTexts = hashTexts
+        }, count: n)
+        guard let batch = built else { throw SegmentError(.corrupt, "\(path): columns disagree on their row count") }
+        return batch
+    }
+
+    static func stringColumn(_ r: SegmentReader, _ column: SegmentFormat.Column) throws -> StringColumn {
+        let d = try r.dictionary(column)
+        if d.entries.isEmpty { return StringColumn() }
+        guard let c = StringColumn(values: d.entries, codes: d.codes.map { UInt32(bitPattern: $0) }) else {
+            throw SegmentError(.corrupt, "\(r.path): column \(column.name): dictionary code out of range")
+        }
+        return c
+    }
+
     /// Every row as a full event, in file order.
     public func events() throws -> [UsageEvent] {
         let n = footer.rowCount

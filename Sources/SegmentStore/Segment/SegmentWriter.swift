@@ -6,79 +6,75 @@ import TokentraCore
 /// Each column is encoded to fit its data and zstd-compressed on its own; the footer records
 /// offsets, lengths and CRC32C checksums (schema/segment-format.md).
 public enum SegmentWriter {
-    /// Encodes `events` (all of `orgID`, all on `day`) into a complete segment file image.
+    /// Encodes `events` (all of `orgID`, all on `day`) into a complete segment file image, rows in the order given.
     /// - Parameter rates: the per-1K rates used to predict each (provider, model)'s costs; costs are
     ///   stored as the exact difference from that prediction, so a wrong or missing rate costs bytes, never exactness.
     public static func encode(
         events: [UsageEvent], orgID: String, day: String,
         rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
     ) -> [UInt8] {
-        events.withUnsafeBufferPointer { buffer in
-            encode(rows: RowAccess(buffer: buffer, order: Array(buffer.indices)), orgID: orgID, day: day, rates: rates)
-        }
+        let batch = EventBatch(events)
+        return encode(batch: batch, order: Array(0..<batch.count), orgID: orgID, day: day, rates: rates)
     }
 
-    /// Reads events in a given row order through pointers, so no event is copied.
-    struct RowAccess {
-        let buffer: UnsafeBufferPointer<UsageEvent>
-        let order: [Int]
-        var count: Int { order.count }
-        var indices: Range<Int> { 0..<order.count }
-        @inline(__always) subscript(_ i: Int) -> UnsafePointer<UsageEvent> { buffer.baseAddress! + order[i] }
-    }
-
-    static func encode(
-        rows events: RowAccess, orgID: String, day: String,
+    /// Encodes the rows `order` of `batch` (all of `orgID`, all on `day`), in that order.
+    public static func encode(
+        batch b: EventBatch, order: [Int], orgID: String, day: String,
         rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
     ) -> [UInt8] {
-        precondition(events.count > 0, "a segment holds at least one event")
+        precondition(!order.isEmpty, "a segment holds at least one event")
         var columns: [(SegmentFormat.Column, SegmentFormat.Encoding, [UInt8])] = []
-        let n = events.count
+        let n = order.count
 
         // request ids: when every id is a v4 UUID (version nibble 4, variant 10), the 6 fixed bits
         // are dropped: 14 bytes per row plus a stream of 10-bit remainders. Otherwise 16 raw bytes.
-        var idTexts = ByteWriter()
         var anyText = false
         var allV4 = true
-        for i in events.indices {
-            let id = events[i].pointee.requestID
-            if id.text != nil { anyText = true }
-            if (id.high >> 12) & 0xF != 4 || (id.low >> 62) != 0b10 { allV4 = false }
-            idTexts.optionalString(id.text)
+        for r in order {
+            if (b.idHigh[r] >> 12) & 0xF != 4 || (b.idLow[r] >> 62) != 0b10 { allV4 = false }
         }
+        if !b.idTexts.isEmpty { anyText = order.contains { b.idTexts[Int32($0)] != nil } }
         var ids = ByteWriter(capacity: n * 16 + 1)
         if allV4 {
             ids.u8(1)
             var bits = BitWriter()
-            for i in events.indices {
-                let id = events[i].pointee.requestID
-                let bytes = id.bytes
-                for b in 0..<16 where b != 6 && b != 8 { ids.u8(bytes[b]) }
-                bits.write(UInt64(bytes[6] & 0x0F) << 6 | UInt64(bytes[8] & 0x3F), width: 10)
+            bits.bytes.reserveCapacity(n * 10 / 8 + 8)
+            for r in order {
+                let h = b.idHigh[r], l = b.idLow[r]
+                // bytes 0-5 and 7 of the high word, 9-15 of the low word
+                for k in [56, 48, 40, 32, 24, 16] as [UInt64] { ids.u8(UInt8(truncatingIfNeeded: h >> k)) }
+                ids.u8(UInt8(truncatingIfNeeded: h))
+                for k in [48, 40, 32, 24, 16, 8, 0] as [UInt64] { ids.u8(UInt8(truncatingIfNeeded: l >> k)) }
+                let b6 = UInt8(truncatingIfNeeded: h >> 8), b8 = UInt8(truncatingIfNeeded: l >> 56)
+                bits.write(UInt64(b6 & 0x0F) << 6 | UInt64(b8 & 0x3F), width: 10)
             }
             ids.append(bits.finish())
         } else {
             ids.u8(0)
-            for i in events.indices {
-                ids.append(events[i].pointee.requestID.bytes)
+            for r in order {
+                ids.u64be(b.idHigh[r])
+                ids.u64be(b.idLow[r])
             }
         }
         columns.append((.requestID, .raw16, ids.bytes))
-        if anyText { columns.append((.requestIDText, .nullableString, idTexts.bytes)) }
+        if anyText {
+            var idTexts = ByteWriter()
+            for r in order { idTexts.optionalString(b.idTexts[Int32(r)]) }
+            columns.append((.requestIDText, .nullableString, idTexts.bytes))
+        }
 
         var ts = ByteWriter(capacity: n * 2)
         var prev: Int64 = 0
-        for i in events.indices {
-            ts.varint(events[i].pointee.timestampMs &- prev)
-            prev = events[i].pointee.timestampMs
+        for r in order {
+            ts.varint(b.timestamps[r] &- prev)
+            prev = b.timestamps[r]
         }
         columns.append((.timestamp, .deltaVarint, ts.bytes))
 
-        let providerDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.provider })
-        let modelDict = DictionaryEncoder.encode(events.indices.map { events[$0].pointee.model })
-        columns.append((.provider, .providerByModel, DictionaryEncoder.encodeGiven(
-            providerDict, modelIndices: modelDict.indices, modelCount: modelDict.entryCount)))
-        columns.append((.model, .dictionary, modelDict.bytes))
+        let providerDict = DictionaryEncoder.ranked(b.providers, order: order)
+        let modelDict = DictionaryEncoder.ranked(b.models, order: order)
+        columns.append((.provider, .providerByModel, DictionaryEncoder.encodeGiven(providerDict, given: modelDict)))
+        columns.append((.model, .dictionary, modelDict.bytes()))
 
         // Price hints: one entry per distinct (provider, model) pair, in order of first appearance.
         var pairIndex: [PairKey: Int] = [:]
@@ -86,16 +82,16 @@ public enum SegmentWriter {
         var hints = ByteWriter()
         var pairOfRow = [Int](repeating: 0, count: n)
         var hintEntries: [(Int, Int, SegmentFormat.Rates)] = []
-        for i in events.indices {
-            let key = PairKey(provider: providerDict.indices[i], model: modelDict.indices[i])
+        for i in 0..<n {
+            let key = PairKey(provider: providerDict.rows[i] - 1, model: modelDict.rows[i] - 1)
             if let p = pairIndex[key] {
                 pairOfRow[i] = p
             } else {
-                let r = rates(events[i].pointee.provider, events[i].pointee.model) ?? .zero
+                let r = rates(providerDict.entries[key.provider], modelDict.entries[key.model]) ?? .zero
                 pairIndex[key] = pairRates.count
                 pairOfRow[i] = pairRates.count
                 pairRates.append(r)
-                hintEntries.append((providerDict.indices[i], modelDict.indices[i], r))
+                hintEntries.append((key.provider, key.model, r))
             }
         }
         hints.uvarint(UInt64(hintEntries.count))
@@ -114,22 +110,24 @@ public enum SegmentWriter {
         var cachedCost = ByteWriter(capacity: n), totalCost = ByteWriter(capacity: n)
         var source = ByteWriter(capacity: n), latency = ByteWriter(capacity: n * 2)
         var ttft = ByteWriter(capacity: n * 2), flags = ByteWriter(capacity: n)
-        for i in events.indices {
-            let e = Row(events[i])
-            input.uvarint(UInt64(e.inputTokens))
-            output.uvarint(UInt64(e.outputTokens))
-            cached.uvarint(UInt64(e.cachedTokens))
-            total.varint(e.totalTokens &- (e.inputTokens &+ e.outputTokens &+ e.cachedTokens))
+        for (i, r) in order.enumerated() {
+            let it = b.inputTokens[r], ot = b.outputTokens[r], ct = b.cachedTokens[r]
+            input.uvarint(UInt64(it))
+            output.uvarint(UInt64(ot))
+            cached.uvarint(UInt64(ct))
+            total.varint(b.totalTokens[r] &- (it &+ ot &+ ct))
             // A gateway cache hit did not call the provider: predict 0 for its costs.
-            let r = e.wasCached ? SegmentFormat.Rates.zero : pairRates[pairOfRow[i]]
-            inCost.varint(e.inputCost.units &- SegmentFormat.predict(tokens: e.inputTokens, ratePer1K: r.inputPer1K))
-            outCost.varint(e.outputCost.units &- SegmentFormat.predict(tokens: e.outputTokens, ratePer1K: r.outputPer1K))
-            cachedCost.varint(e.cachedCost.units &- SegmentFormat.predict(tokens: e.cachedTokens, ratePer1K: r.cachedPer1K))
-            totalCost.varint(e.totalCost.units &- (e.inputCost.units &+ e.outputCost.units &+ e.cachedCost.units))
-            source.uvarint(UInt64(e.costSource.code))
-            latency.uvarint(UInt64(e.latencyMs))
-            ttft.uvarint(e.timeToFirstTokenMs.map { UInt64($0) + 1 } ?? 0)
-            flags.u8((e.wasCached ? 1 : 0) | (e.isError ? 2 : 0))
+            let f = b.flags[r]
+            let rate = f & 1 != 0 ? SegmentFormat.Rates.zero : pairRates[pairOfRow[i]]
+            let ic = b.inputCost[r], oc = b.outputCost[r], cc = b.cachedCost[r]
+            inCost.varint(ic &- SegmentFormat.predict(tokens: it, ratePer1K: rate.inputPer1K))
+            outCost.varint(oc &- SegmentFormat.predict(tokens: ot, ratePer1K: rate.outputPer1K))
+            cachedCost.varint(cc &- SegmentFormat.predict(tokens: ct, ratePer1K: rate.cachedPer1K))
+            totalCost.varint(b.totalCost[r] &- (ic &+ oc &+ cc))
+            source.uvarint(UInt64(b.costSource[r]))
+            latency.uvarint(UInt64(b.latencyMs[r]))
+            ttft.uvarint(UInt64(b.ttftPlusOne[r]))
+            flags.u8(f)
         }
         columns.append((.inputTokens, .uvarint, input.bytes))
         columns.append((.outputTokens, .uvarint, output.bytes))
@@ -144,32 +142,30 @@ public enum SegmentWriter {
         columns.append((.timeToFirstTokenMs, .uvarint, ttft.bytes))
         columns.append((.flags, .byte, flags.bytes))
 
-        for (column, field) in Self.stringColumns {
-            var values = [String?]()
-            values.reserveCapacity(n)
-            var any = false
-            for i in events.indices {
-                let v = field(events[i])
-                if v != nil { any = true }
-                values.append(v)
-            }
-            if !any { continue }  // absent column = all null
-            columns.append((column, .dictionary, DictionaryEncoder.encodeOptional(values)))
+        for (a, column) in Self.attributeColumns.enumerated() {
+            let c = b.attributes[a]
+            if c.isAllNull { continue }
+            let ranked = DictionaryEncoder.ranked(c, order: order)
+            if ranked.entries.isEmpty { continue }  // absent column = all null
+            columns.append((column, .dictionary, ranked.bytes()))
         }
 
         var tags = ByteWriter(capacity: n)
         var raws = ByteWriter(capacity: n * 16)
         var texts = ByteWriter()
         var anyHash = false
-        for i in events.indices {
-            guard let h = events[i].pointee.promptHash else { tags.u8(0); continue }
-            anyHash = true
-            if let raw = HexCodec.decode32(h) {
-                tags.u8(1)
-                raws.append(raw)
-            } else {
-                tags.u8(2)
-                texts.string(h)
+        b.hashRaw.withUnsafeBufferPointer { hashRaw in
+            for r in order {
+                let ref = b.hashRef[r]
+                if ref == -1 { tags.u8(0); continue }
+                anyHash = true
+                if ref >= 0 {
+                    tags.u8(1)
+                    raws.append(UnsafeBufferPointer(rebasing: hashRaw[(Int(ref) * 32)..<(Int(ref) * 32 + 32)]))
+                } else {
+                    tags.u8(2)
+                    texts.string(b.hashTexts[Int(-2 - ref)])
+                }
             }
         }
         if anyHash { columns.append((.promptHash, .hash32, tags.bytes + raws.bytes + texts.bytes)) }
@@ -188,8 +184,13 @@ public enum SegmentWriter {
         }
         var footer = ByteWriter()
         footer.u32(UInt32(n))
-        footer.i64(events.indices.reduce(Int64.max) { min($0, events[$1].pointee.timestampMs) })
-        footer.i64(events.indices.reduce(Int64.min) { max($0, events[$1].pointee.timestampMs) })
+        var lo = Int64.max, hi = Int64.min
+        for r in order {
+            lo = min(lo, b.timestamps[r])
+            hi = max(hi, b.timestamps[r])
+        }
+        footer.i64(lo)
+        footer.i64(hi)
         footer.string(orgID)
         footer.string(day)
         footer.u16(UInt16(entries.count))
@@ -215,121 +216,77 @@ extension SegmentWriter {
         var model: Int
     }
 
-    /// The numeric fields of one event, copied without touching its strings.
-    struct Row {
-        var inputTokens, outputTokens, cachedTokens, totalTokens: Int64
-        var inputCost, outputCost, cachedCost, totalCost: Money
-        var costSource: CostSource
-        var latencyMs: Int64
-        var timeToFirstTokenMs: Int64?
-        var wasCached, isError: Bool
-        init(_ p: UnsafePointer<UsageEvent>) {
-            let e = p
-            inputTokens = e.pointee.inputTokens
-            outputTokens = e.pointee.outputTokens
-            cachedTokens = e.pointee.cachedTokens
-            totalTokens = e.pointee.totalTokens
-            inputCost = e.pointee.inputCost
-            outputCost = e.pointee.outputCost
-            cachedCost = e.pointee.cachedCost
-            totalCost = e.pointee.totalCost
-            costSource = e.pointee.costSource
-            latencyMs = e.pointee.latencyMs
-            timeToFirstTokenMs = e.pointee.timeToFirstTokenMs
-            wasCached = e.pointee.wasCached
-            isError = e.pointee.isError
-        }
-    }
-
-    /// The optional string columns and how to read each from an event (closures borrow the event;
-    /// key paths would copy it).
-    static let stringColumns: [(SegmentFormat.Column, @Sendable (UnsafePointer<UsageEvent>) -> String?)] = [
-        (.feature, { $0.pointee.feature }), (.team, { $0.pointee.team }), (.project, { $0.pointee.project }),
-        (.costCenter, { $0.pointee.costCenter }), (.userID, { $0.pointee.userID }), (.environment, { $0.pointee.environment }),
-        (.metadata, { $0.pointee.metadata }), (.cacheHitType, { $0.pointee.cacheHitType }), (.originalModel, { $0.pointee.originalModel }),
-        (.routedByRule, { $0.pointee.routedByRule }), (.errorCode, { $0.pointee.errorCode }), (.errorType, { $0.pointee.errorType }),
-        (.errorMessage, { $0.pointee.errorMessage }), (.sdkVersion, { $0.pointee.sdkVersion }), (.sdkLanguage, { $0.pointee.sdkLanguage }),
-        (.hostname, { $0.pointee.hostname }), (.cloudProvider, { $0.pointee.cloudProvider }), (.instanceID, { $0.pointee.instanceID }),
-        (.k8sPod, { $0.pointee.k8sPod }), (.k8sNamespace, { $0.pointee.k8sNamespace }), (.k8sNode, { $0.pointee.k8sNode }),
+    /// The segment column of each ``EventBatch/Attribute``, in that order.
+    static let attributeColumns: [SegmentFormat.Column] = [
+        .feature, .team, .project, .costCenter, .userID, .environment, .metadata, .cacheHitType, .originalModel,
+        .routedByRule, .errorCode, .errorType, .errorMessage, .sdkVersion, .sdkLanguage, .hostname,
+        .cloudProvider, .instanceID, .k8sPod, .k8sNamespace, .k8sNode,
     ]
 }
 
 /// Dictionary encoding of string columns.
 enum DictionaryEncoder {
-    struct Result {
-        var bytes: [UInt8]
-        /// Entry index of each row (non-optional columns only).
-        var indices: [Int]
+    /// A column's values re-coded for one segment: only the values its rows use, ranked.
+    struct Ranked {
+        /// Entries in storage order.
         var entries: [String]
-        var entryCount: Int { entries.count }
+        /// Per stored row: 0 = null, i + 1 = entries[i].
+        var rows: [Int]
+
+        /// Entry count, entries (uvarint length + UTF-8), then one uvarint per row.
+        func bytes() -> [UInt8] {
+            var w = ByteWriter(capacity: rows.count + entries.count * 12 + 8)
+            w.uvarint(UInt64(entries.count))
+            for e in entries { w.string(e) }
+            for c in rows { w.uvarint(UInt64(c)) }
+            return w.bytes
+        }
+    }
+
+    /// Entries ordered by descending frequency (ties: first appearance in `order`), so frequent values
+    /// get the smallest codes (one-byte varints, skewed bytes that zstd's entropy coder likes). Many
+    /// values (user ids): sorted text, which zstd compresses far better than a frequency order.
+    static func ranked(_ column: StringColumn, order: [Int]) -> Ranked {
+        let valueCount = column.values.count
+        if column.isAllNull { return Ranked(entries: [], rows: [Int](repeating: 0, count: order.count)) }
+        var counts = [Int](repeating: 0, count: valueCount + 1)
+        var firstSeen = [Int](repeating: Int.max, count: valueCount + 1)
+        let codes = column.codes
+        for (i, r) in order.enumerated() {
+            let c = Int(codes[r])
+            if counts[c] == 0 { firstSeen[c] = i }
+            counts[c] += 1
+        }
+        var used: [Int] = []
+        for c in 1...max(valueCount, 1) where c <= valueCount && counts[c] > 0 { used.append(c) }
+        let values = column.values
+        let sorted = used.count > 256
+            ? used.sorted { values[$0 - 1] < values[$1 - 1] }
+            : used.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : firstSeen[$0] < firstSeen[$1] }
+        var rankOf = [Int](repeating: 0, count: valueCount + 1)
+        for (rank, c) in sorted.enumerated() { rankOf[c] = rank + 1 }
+        var rows = [Int](repeating: 0, count: order.count)
+        for (i, r) in order.enumerated() { rows[i] = rankOf[Int(codes[r])] }
+        return Ranked(entries: sorted.map { values[$0 - 1] }, rows: rows)
     }
 
     /// Encodes a dictionary column that is predicted by another one (provider given model): the
     /// entries, then for each model entry its most frequent provider entry, then per row 0 when
     /// the row has its model's usual provider, else entry + 1.
-    static func encodeGiven(_ column: Result, modelIndices: [Int], modelCount: Int) -> [UInt8] {
-        var counts = [[Int: Int]](repeating: [:], count: modelCount)
-        for (i, m) in modelIndices.enumerated() { counts[m][column.indices[i], default: 0] += 1 }
+    static func encodeGiven(_ column: Ranked, given model: Ranked) -> [UInt8] {
+        var counts = [[Int: Int]](repeating: [:], count: model.entries.count)
+        for (i, m) in model.rows.enumerated() { counts[m - 1][column.rows[i] - 1, default: 0] += 1 }
         let usual = counts.map { c in c.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? 0 }
-        var w = ByteWriter(capacity: modelIndices.count + 64)
+        var w = ByteWriter(capacity: model.rows.count + 64)
         w.uvarint(UInt64(column.entries.count))
         for e in column.entries { w.string(e) }
         w.uvarint(UInt64(usual.count))
         for u in usual { w.uvarint(UInt64(u)) }
-        for (i, m) in modelIndices.enumerated() {
-            let p = column.indices[i]
-            w.uvarint(p == usual[m] ? 0 : UInt64(p + 1))
+        for (i, m) in model.rows.enumerated() {
+            let p = column.rows[i] - 1
+            w.uvarint(p == usual[m - 1] ? 0 : UInt64(p + 1))
         }
         return w.bytes
-    }
-
-    static func encode(_ values: [String]) -> Result {
-        let (entries, codes) = rank(values.map { Optional($0) })
-        var w = ByteWriter(capacity: values.count + 64)
-        w.uvarint(UInt64(entries.count))
-        for e in entries { w.string(e) }
-        for c in codes { w.uvarint(UInt64(c)) }
-        return Result(bytes: w.bytes, indices: codes.map { $0 - 1 }, entries: entries)
-    }
-
-    static func encodeOptional(_ values: [String?]) -> [UInt8] {
-        let (entries, codes) = rank(values)
-        var w = ByteWriter(capacity: values.count + 64)
-        w.uvarint(UInt64(entries.count))
-        for e in entries { w.string(e) }
-        for c in codes { w.uvarint(UInt64(c)) }
-        return w.bytes
-    }
-
-    /// Entries ordered by descending frequency (ties: first appearance), so frequent values get
-    /// the smallest codes (one-byte varints, skewed bytes that zstd's entropy coder likes).
-    /// Codes: 0 = null, i + 1 = entry i.
-    static func rank(_ values: [String?]) -> (entries: [String], codes: [Int]) {
-        var first: [String: Int] = [:]
-        var distinct: [String] = []
-        var counts: [Int] = []
-        var provisional = [Int]()
-        provisional.reserveCapacity(values.count)
-        for v in values {
-            guard let v else { provisional.append(-1); continue }
-            if let i = first[v] {
-                counts[i] += 1
-                provisional.append(i)
-            } else {
-                first[v] = distinct.count
-                provisional.append(distinct.count)
-                distinct.append(v)
-                counts.append(1)
-            }
-        }
-        // Few values: by frequency, so frequent values get small codes. Many values (user ids):
-        // sorted text, which zstd compresses far better than a frequency order.
-        let order = distinct.count > 256
-            ? distinct.indices.sorted { distinct[$0] < distinct[$1] }
-            : distinct.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        var rankOf = [Int](repeating: 0, count: distinct.count)
-        for (rank, i) in order.enumerated() { rankOf[i] = rank }
-        return (order.map { distinct[$0] }, provisional.map { $0 < 0 ? 0 : rankOf[$0] + 1 })
     }
 }
 

@@ -8,20 +8,30 @@ import Glibc
 public struct WALFileRecovery: Sendable {
     public var sequence: UInt64
     public var records: Int
-    public var events: [UsageEvent]
-    /// Bytes cut from a torn tail (0 when the file ended cleanly).
+    /// The events of each record, in file order.
+    public var batches: [EventBatch]
+    /// Bytes of a torn tail (0 when the file ended cleanly); cut off when recovering with `repair`.
     public var truncatedBytes: Int
+    /// Byte offset where the torn tail starts, when there is one.
+    public var tornAt: Int?
+
+    /// Every event of the file, in order.
+    public var events: [UsageEvent] { batches.flatMap(\.events) }
+    /// Number of events in the file.
+    public var eventCount: Int { batches.reduce(0) { $0 + $1.count } }
 }
 
 extension WriteAheadLog {
     /// Reads every record of one log file. A torn tail (a record cut short, or a bad checksum on the
     /// last record, or zero fill after the last record) is cut off when `repair` is true. Damage
     /// followed by valid data is not a torn tail: it throws ``SegmentError/Code-swift.struct/walCorrupt``
-    /// naming the file and offset.
-    public static func recover(directory: String, sequence: UInt64, repair: Bool) throws -> WALFileRecovery {
+    /// naming the file and offset. A torn tail is only possible in the newest file (`isLast`): the
+    /// writer finishes and fsyncs a file before it creates the next one, so a torn record in an
+    /// older file is damage and throws too.
+    public static func recover(directory: String, sequence: UInt64, repair: Bool, isLast: Bool = true) throws -> WALFileRecovery {
         let path = path(directory: directory, sequence: sequence)
         let bytes = try FileIO.readFile(path)
-        var result = WALFileRecovery(sequence: sequence, records: 0, events: [], truncatedBytes: 0)
+        var result = WALFileRecovery(sequence: sequence, records: 0, batches: [], truncatedBytes: 0)
         if bytes.count < headerSize || Array(bytes[0..<headerSize]) != magic {
             // A file cut before its header was fsync'd holds no acknowledged record.
             if bytes.count < headerSize && magic.starts(with: bytes) || bytes.allSatisfy({ $0 == 0 }) {
@@ -63,21 +73,33 @@ extension WriteAheadLog {
                     "\(path): record at byte \(offset) has checksum \(hex(actual)), expected \(hex(crc)), and valid-looking data follows; refusing to drop it silently")
             }
             let type = bytes[bodyStart]
-            if type == typeEvents {
-                var pr = ByteReader(bytes, offset: bodyStart + 1)
-                let count = try pr.u32()
-                for _ in 0..<count {
-                    do {
-                        result.events.append(try EventRecordCodec.decode(&pr))
-                    } catch {
-                        throw SegmentError(.walCorrupt, "\(path): record at byte \(offset) passed its checksum but does not decode: \(error)")
-                    }
+            var pr = ByteReader(bytes, offset: bodyStart + 1)
+            do {
+                switch type {
+                case typeEvents:
+                    // Version 1 rows (written by tokentra before column batches); still replayed.
+                    let count = try pr.u32()
+                    var batch = EventBatch()
+                    for _ in 0..<count { batch.append(try EventRecordCodec.decode(&pr)) }
+                    result.batches.append(batch)
+                case typeBatch:
+                    result.batches.append(try EventBatchCodec.decode(&pr))
+                default:
+                    throw SegmentError(.walCorrupt, "unknown record type \(type)")
                 }
+            } catch {
+                throw SegmentError(.walCorrupt, "\(path): record at byte \(offset) passed its checksum but does not decode: \(error)")
             }
             result.records += 1
             offset = bodyEnd
         }
         if let tornAt {
+            guard isLast else {
+                throw SegmentError(
+                    .walCorrupt,
+                    "\(path): damaged record at byte \(tornAt) in a WAL file that is not the newest; refusing to drop acknowledged data (run `tokentra verify`, then restore or repair by hand)")
+            }
+            result.tornAt = tornAt
             result.truncatedBytes = bytes.count - tornAt
             if repair {
                 let fd = try FileIO.open(path, O_WRONLY)
@@ -94,11 +116,28 @@ extension WriteAheadLog {
         return "0x" + String(repeating: "0", count: 8 - s.count) + s
     }
 
-    /// Encodes a batch of events as one framed WAL record (header filled in place, no copies).
-    static func record(for events: [UsageEvent]) -> [UInt8] {
-        var w = ByteWriter(capacity: events.count * 160 + 16)
+    /// Encodes a column batch as one framed WAL record of type 2 (header patched in place, no copies).
+    static func record(for batch: EventBatch) -> [UInt8] {
+        var w = ByteWriter(capacity: batch.count * 200 + 1024)
         w.u32(0)  // length, patched below
         w.u32(0)  // CRC32C, patched below
+        w.u8(typeBatch)
+        EventBatchCodec.encode(batch, into: &w)
+        var bytes = w.bytes
+        let length = UInt32(bytes.count - recordHeaderSize)
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        for i in 0..<4 {
+            bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
+            bytes[4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))
+        }
+        return bytes
+    }
+
+    /// A version-1 row record (type 1), as written before column batches; kept for tests of old files.
+    static func rowRecord(for events: [UsageEvent]) -> [UInt8] {
+        var w = ByteWriter(capacity: events.count * 160 + 16)
+        w.u32(0)
+        w.u32(0)
         w.u8(typeEvents)
         w.u32(UInt32(events.count))
         events.withUnsafeBufferPointer { buffer in
@@ -116,6 +155,6 @@ extension WriteAheadLog {
 
     /// Encodes a batch of events as one WAL record payload (the record without its header).
     static func payload(for events: [UsageEvent]) -> [UInt8] {
-        Array(record(for: events)[recordHeaderSize...])
+        Array(record(for: EventBatch(events))[recordHeaderSize...])
     }
 }

@@ -24,6 +24,7 @@ public final class WriteAheadLog: @unchecked Sendable {
     static let headerSize = 8
     static let recordHeaderSize = 9  // u32 length, u32 crc, u8 type
     static let typeEvents: UInt8 = 1
+    static let typeBatch: UInt8 = 2
 
     private struct Chunk {
         var sequence: UInt64
@@ -83,7 +84,7 @@ public final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// Frames `payload` as one record of `type`.
-    static func frame(_ payload: [UInt8], type: UInt8 = typeEvents) -> [UInt8] {
+    static func frame(_ payload: [UInt8], type: UInt8 = typeBatch) -> [UInt8] {
         var w = ByteWriter(capacity: payload.count + recordHeaderSize)
         w.u32(UInt32(payload.count))
         var body = [type]

@@ -29,8 +29,9 @@ public struct TokentraConfiguration: Sendable, Equatable {
     public var maxBodyBytes = 1 << 20
     /// `ingest.max_decompressed_bytes`: size of a gzip body once inflated (413 above).
     public var maxDecompressedBytes = 8 << 20
-    /// `ingest.max_event_age_days`: events older than this are rejected (`TIMESTAMP_TOO_OLD`); 0 = no limit.
-    public var maxEventAgeDays = 30
+    /// `ingest.max_event_age_days`: -1 (default) = each org's raw retention horizon; N > 0 replaces
+    /// it with N days for every org; 0 accepts any age (like `tokentra ingest --max-age-days`).
+    public var maxEventAgeDays = -1
 
     // rate limits and keys
     /// `rate_limit.per_minute`: default requests per key per minute (0 = unlimited).

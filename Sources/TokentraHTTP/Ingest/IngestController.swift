@@ -34,6 +34,7 @@ public struct IngestSettings: Sendable {
 struct IngestController: Sendable {
     let store: SegmentStore
     let decoder: EventDecoder
+    let horizon: IngestHorizon
     let authorizer: Authorizer
     let state: DaemonState
     let metrics: TokentraMetrics
@@ -153,7 +154,7 @@ struct IngestController: Sendable {
         let maxEvents = settings.maxBatchEvents
         let decoder = self.decoder
         let org = OrgPolicy.fixed(key.orgID)
-        let decoded: Result<([UsageEvent], [Failure]), APIError> = body.withUnsafeReadableBytes { raw in
+        let decoded: Result<(EventBatch, [Failure]), APIError> = body.withUnsafeReadableBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
             switch EventInput.batchBody(bytes, maxEvents: maxEvents) {
             case .failure(.invalidJSON(let message)):
@@ -163,13 +164,17 @@ struct IngestController: Sendable {
             case .failure(.tooManyEvents(let count, let limit)):
                 return .failure(APIError(.badRequest, code: "BATCH_TOO_LARGE", message: "Maximum \(limit) events per batch (got \(count))"))
             case .success(let ranges):
-                var events: [UsageEvent] = []
+                var events = EventBatch()
                 events.reserveCapacity(ranges.count)
                 var failures: [Failure] = []
                 for (i, range) in ranges.enumerated() {
                     switch decoder.decode(UnsafeBufferPointer(rebasing: bytes[range]), org: org, nowMs: now) {
                     case .success(let e):
-                        events.append(e)
+                        if let error = horizon.check(orgID: e.orgID, timestampMs: e.timestampMs, requestID: e.requestID, nowMs: now) {
+                            failures.append(Failure(index: i, requestID: e.requestID.description, error: error))
+                        } else {
+                            events.append(e)
+                        }
                     case .failure(let f):
                         failures.append(Failure(index: i, requestID: f.requestID, error: f.error))
                     }

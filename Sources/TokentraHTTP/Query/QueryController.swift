@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Query
+import SegmentStore
 import TokentraCore
 import UsageIndex
 
@@ -16,7 +17,8 @@ struct QueryController: Sendable {
     let logger: Logger
     let wallClock: @Sendable () -> Int64
     /// The acknowledged, not yet sealed events of an org in a range (the store's memtable).
-    var unsealed: (@Sendable (_ orgID: String, _ fromMs: Int64, _ toMs: Int64) async -> [UsageEvent])?
+    /// A consistent view of the raw tail (segments + unsealed events, pinned) for the query's range.
+    var snapshot: (@Sendable (_ orgID: String, _ fromMs: Int64, _ toMs: Int64) async throws -> SegmentStore.ReadSnapshot)?
     var limits = QueryLimits()
 
     var routes: [RouteSpec] {
@@ -41,14 +43,17 @@ struct QueryController: Sendable {
                            extraJSON: "\"parameter\":\(parameter)", headers: limit.headers)
         }
         let engine = self.engine
-        let fresh = await unsealed?(query.orgID, query.startMs - 86_400_000, query.endMs) ?? []
+        let raw = try await snapshot?(query.orgID, query.startMs - 86_400_000, query.endMs)
+        defer { raw?.release() }
+        let fresh = raw?.unsealed.events ?? []
+        let segments = raw?.segments
         // SQLite reads block: keep them off the cooperative pool's few threads.
         let body: String = try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
                     breakdown == nil
-                        ? QueryOutput.json(try engine.usage(query, unsealed: fresh))
-                        : QueryOutput.json(try engine.breakdown(query, unsealed: fresh))
+                        ? QueryOutput.json(try engine.usage(query, unsealed: fresh, segments: segments))
+                        : QueryOutput.json(try engine.breakdown(query, unsealed: fresh, segments: segments))
                 })
             }
         }

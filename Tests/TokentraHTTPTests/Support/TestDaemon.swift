@@ -56,7 +56,7 @@ final class TestDaemon: Sendable {
         let registry = PrometheusCollectorRegistry()
         let metrics = TokentraMetrics(factory: TokentraMetrics.makePrometheusFactory(registry: registry))
         var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = config.maxEventAgeDays > 0 ? Int64(config.maxEventAgeDays) * 86_400_000 : nil
+        decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
         let daemon = TokentraDaemon(
             configuration: config, store: store, decoder: EventDecoder(configuration: decoderConfig), logger: logger,
             registry: registry, metrics: metrics, serverVersion: "test", hooks: hooks,

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import TokentraCore
+import UsageIndex
+
+extension SegmentStore {
+    /// What a compaction pass did.
+    public struct CompactionResult: Sendable, Equatable {
+        /// Segments written (one per merge).
+        public var written = 0
+        /// Segments merged away.
+        public var merged = 0
+        /// Rows rewritten.
+        public var rows = 0
+        /// Merges given up because retention or another merge removed an input meanwhile.
+        public var abandoned = 0
+    }
+
+    /// One merge: segments of one (org, day) that become one file.
+    struct MergePlan: Sendable {
+        var key: DayKey
+        var inputs: [SegmentRecord]
+    }
+
+    /// Merges small segments of the same (org, day), size-tiered: segments are grouped in tiers of
+    /// ×4 row counts and a tier of 4 or more is merged; a day that no longer receives events
+    /// (before yesterday, UTC) and still has several segments is merged whole. No output exceeds
+    /// ``Configuration/maxMergedSegmentRows`` rows. The work runs off the actor, at background
+    /// priority, and never blocks ingest; replaced files are unlinked once no reader holds them.
+    /// - Parameter now: ms since the epoch (which days are closed).
+    @discardableResult
+    public func compact(now: Int64? = nil, all: Bool = false) async throws -> CompactionResult {
+        while let running = compactTask {
+            _ = try? await running.value
+            if compactTask == running { compactTask = nil }
+        }
+        guard !configuration.readOnly, !closed else { return CompactionResult() }
+        let nowMs = now ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let plans = try Self.planCompaction(try index.segments(), now: nowMs, maxRows: configuration.maxMergedSegmentRows, all: all)
+        guard !plans.isEmpty else { return CompactionResult() }
+        let pin = pins.pin()
+        let directory = dataDirectory, rates = configuration.rates
+        segmentCounter += 1
+        let tag = "\(nowMs)-c\(segmentCounter)"
+        let task = Task(priority: .background) { () throws -> CompactionResult in
+            defer { pin.release() }
+            var result = CompactionResult()
+            for (n, plan) in plans.enumerated() {
+                try Task.checkCancellation()
+                switch try await self.merge(plan, tag: "\(tag)-\(n)", directory: directory, rates: rates) {
+                case .some(let rows):
+                    result.written += 1
+                    result.merged += plan.inputs.count
+                    result.rows += rows
+                case .none:
+                    result.abandoned += 1
+                }
+            }
+            return result
+        }
+        compactTask = task
+        defer { if compactTask == task { compactTask = nil } }
+        let result = try await task.value
+        if result.written > 0 {
+            logger.info("compacted segments", metadata: [
+                "compaction.written": "\(result.written)", "compaction.merged": "\(result.merged)",
+                "compaction.rows": "\(result.rows)",
+            ])
+        }
+        return result
+    }
+
+    /// Reads, merges and writes one plan off the actor, then swaps it in on the actor.
+    /// - Returns: the rows written, or `nil` when the swap was abandoned.
+    private nonisolated func merge(
+        _ plan: MergePlan, tag: String, directory: String, rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
+    ) async throws -> Int? {
+        var merged = EventBatch()
+        for s in plan.inputs {
+            do {
+                merged.append(try SegmentReader(path: directory + "/" + s.file).batch())
+            } catch let error as SegmentError where error.code == .corrupt {
+                try await quarantine(s, reason: error.message)
+                return nil
+            }
+        }
+        let relative = "segments/\(Self.directoryName(for: plan.key.orgID))/\(plan.key.day)-\(tag).tseg"
+        let record = try Self.writeSegment(merged, key: plan.key, relative: relative, dataDirectory: directory,
+                                           now: Int64(Date().timeIntervalSince1970 * 1000), rates: rates)
+        do {
+            try Self.publish([record.file], dataDirectory: directory)
+        } catch {
+            try? FileIO.remove(directory + "/" + relative + ".tmp")
+            try? FileIO.remove(directory + "/" + relative)
+            throw error
+        }
+        guard try await swapIn(record, replacing: plan.inputs) else {
+            try? FileIO.remove(directory + "/" + relative)
+            return nil
+        }
+        return merged.count
+    }
+
+    /// Registers a merged segment in place of its inputs and retires the inputs' files.
+    private func swapIn(_ record: SegmentRecord, replacing inputs: [SegmentRecord]) throws -> Bool {
+        do {
+            _ = try index.commitCompaction(output: record, replacing: inputs.compactMap(\.id))
+        } catch {
+            logger.warning("compaction abandoned: an input segment changed meanwhile", metadata: [
+                "segment.file": "\(record.file)", "error": "\(error)",
+            ])
+            return false
+        }
+        pins.retire(inputs.map { dataDirectory + "/" + $0.file })
+        return true
+    }
+
+    /// Size-tiered plan over the registered segments.
+    nonisolated static func planCompaction(_ segments: [SegmentRecord], now: Int64, maxRows: Int, all: Bool) throws -> [MergePlan] {
+        var byDay: [DayKey: [SegmentRecord]] = [:]
+        for s in segments {
+            guard let day = UTC.parseDay(s.day) else { continue }
+            byDay[DayKey(orgID: s.orgID, dayStart: day), default: []].append(s)
+        }
+        let closedBefore = UTC.dayStart(now) - UTC.msPerDay
+        var plans: [MergePlan] = []
+        for (key, list) in byDay.sorted(by: { $0.key < $1.key }) where list.count > 1 {
+            let small = list.filter { $0.rows < maxRows / 2 }.sorted { ($0.rows, $0.file) < ($1.rows, $1.file) }
+            if all || key.dayStart < closedBefore {
+                // A closed day: merge everything small into as few files as the row cap allows.
+                plans += pack(small, key: key, maxRows: maxRows)
+                continue
+            }
+            var tiers: [Int: [SegmentRecord]] = [:]
+            for s in small {
+                var tier = 0, rows = max(1, s.rows)
+                while rows >= 4096 { rows /= 4; tier += 1 }
+                tiers[tier, default: []].append(s)
+            }
+            for (_, members) in tiers.sorted(by: { $0.key < $1.key }) where members.count >= 4 {
+                plans += pack(members, key: key, maxRows: maxRows)
+            }
+        }
+        return plans
+    }
+
+    /// Groups `segments` (ascending size) into merges of at least two inputs under the row cap.
+    nonisolated static func pack(_ segments: [SegmentRecord], key: DayKey, maxRows: Int) -> [MergePlan] {
+        var plans: [MergePlan] = []
+        var current: [SegmentRecord] = []
+        var rows = 0
+        for s in segments {
+            if rows + s.rows > maxRows, !current.isEmpty {
+                if current.count > 1 { plans.append(MergePlan(key: key, inputs: current)) }
+                current = []
+                rows = 0
+            }
+            current.append(s)
+            rows += s.rows
+        }
+        if current.count > 1 { plans.append(MergePlan(key: key, inputs: current)) }
+        return plans
+    }
+
+    // MARK: Quarantine
+
+    /// Moves an unreadable segment to `quarantine/`, unregisters it and records why (listed by
+    /// `verify`, `/readyz` and the metrics). Its events are no longer part of the store.
+    func quarantine(_ s: SegmentRecord, reason: String) throws {
+        guard let id = s.id, !configuration.readOnly else { return }
+        let target = "quarantine/" + s.file.replacingOccurrences(of: "segments/", with: "")
+        try FileIO.makeDirectories(FileIO.parent(of: dataDirectory + "/" + target))
+        if FileIO.exists(dataDirectory + "/" + s.file) {
+            try FileIO.rename(dataDirectory + "/" + s.file, dataDirectory + "/" + target)
+        }
+        try index.quarantine(segmentID: id, record: QuarantinedSegment(
+            orgID: s.orgID, day: s.day, file: s.file, quarantinedFile: target, rows: s.rows, reason: reason,
+            quarantinedAt: Int64(Date().timeIntervalSince1970 * 1000)))
+        // The day's ids are read again from its remaining segments, unless it holds unsealed events
+        // (then its set is kept until it is sealed and evicted: those ids stay claimed meanwhile).
+        if let day = UTC.parseDay(s.day) {
+            let key = DayKey(orgID: s.orgID, dayStart: day)
+            if let set = dedup[key], set.unsealed == 0, set.pending.isEmpty { forgetDays([key]) }
+        }
+        logger.error("quarantined an unreadable segment", metadata: [
+            "segment.file": "\(s.file)", "segment.quarantine": "\(target)", "error": "\(reason)",
+        ])
+    }
+
+    /// Segments moved aside because they could not be read.
+    public nonisolated func quarantinedSegments() throws -> [QuarantinedSegment] {
+        try index.quarantinedSegments()
+    }
+}

@@ -1,0 +1,62 @@
+import Logging
+import TokentraCore
+import UsageIndex
+
+/// The exactly-once state: one exact set of request ids per (org, UTC day).
+///
+/// Days with unsealed events are always in memory. Sealed days stay cached while the cache holds
+/// fewer than ``SegmentStore/Configuration/dedupCachedIDs`` ids; beyond that the least recently
+/// used sealed days are dropped and, when an event for such a day arrives, read back from that
+/// day's segments (their `request_id` columns) before the event is checked. The state therefore
+/// costs memory for the days being written to, not for the history stored (schema/segment-format.md,
+/// "Exactly once").
+extension SegmentStore {
+    /// Makes sure the ids of `key`'s day are in memory, reading its segments when needed.
+    func ensureDay(_ key: DayKey) throws {
+        useClock += 1
+        if dedup[key] != nil {
+            dedup[key]!.lastUse = useClock
+            return
+        }
+        var ids = Set<IDKey>()
+        let pin = pins.pin()
+        defer { pin.release() }
+        let segments = try index.segments(orgID: key.orgID, fromDay: key.day, toDay: key.day)
+        for s in segments {
+            do {
+                let read = try SegmentReader(path: dataDirectory + "/" + s.file).requestIDs()
+                ids.reserveCapacity(ids.count + read.count)
+                for id in read { ids.insert(IDKey(id)) }
+            } catch let error as SegmentError where error.code == .corrupt {
+                // Never skipped silently: the segment leaves the store (its events are no longer
+                // counted anywhere, so storing them again is right) and is reported everywhere.
+                try quarantine(s, reason: error.message)
+            }
+        }
+        dedup[key] = DaySet(ids: ids, lastUse: useClock)
+        dedupIDs += ids.count
+        evictColdDays(keeping: key)
+    }
+
+    /// Drops the least recently used sealed days while the cache is over its budget.
+    func evictColdDays(keeping: DayKey) {
+        guard dedupIDs > configuration.dedupCachedIDs else { return }
+        let candidates = dedup.filter { $0.key != keeping && $0.value.unsealed == 0 && $0.value.pending.isEmpty }
+            .sorted { $0.value.lastUse < $1.value.lastUse }
+        for (key, set) in candidates {
+            guard dedupIDs > configuration.dedupCachedIDs else { break }
+            dedup[key] = nil
+            dedupIDs -= set.ids.count
+        }
+    }
+
+    /// Forgets the dedup state of whole days (their segments were deleted by retention).
+    func forgetDays(_ keys: [DayKey]) {
+        for k in keys {
+            if let s = dedup.removeValue(forKey: k) { dedupIDs -= s.ids.count }
+        }
+    }
+
+    /// Number of (org, day)s whose ids are in memory.
+    public var dedupCachedDays: Int { dedup.count }
+}

@@ -1,0 +1,144 @@
+/// A dictionary-encoded column of optional strings: each distinct value is stored once and every
+/// row holds a code (0 = null, `i + 1` = ``values``[i]).
+///
+/// A column that has only seen nulls holds no codes at all (``codes`` stays empty), so the many
+/// attributes that most events leave out cost nothing.
+///
+/// ```swift
+/// var c = StringColumn()
+/// c.append("chat", rowCount: 0)
+/// c.append(nil, rowCount: 1)
+/// c.value(at: 0)   // "chat"
+/// ```
+public struct StringColumn: Sendable {
+    /// The distinct values, in order of first appearance.
+    public private(set) var values: [String] = []
+    /// One code per row, or empty while every row is null.
+    public private(set) var codes: [UInt32] = []
+    /// Open-addressing table of codes (0 = empty), indexed by a cheap hash of the UTF-8 bytes.
+    var slots: [UInt32] = []
+    var lastValue: String?
+    var lastCode: UInt32 = 0
+
+    public init() {}
+
+    /// True while every row is null.
+    public var isAllNull: Bool { codes.isEmpty }
+
+    /// The code of `value`, adding it to the dictionary when new.
+    @inline(__always)
+    public mutating func intern(_ value: String) -> UInt32 {
+        if lastCode != 0, value == lastValue { return lastCode }
+        let c = find(value)
+        lastValue = value
+        lastCode = c
+        return c
+    }
+
+    /// FNV-1a over the UTF-8 bytes, 8 at a time (strings here are short; Swift's SipHash is the slow part).
+    @inline(__always)
+    static func hash(_ value: String) -> UInt64 {
+        var v = value
+        return v.withUTF8 { u in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(u.count)
+            var i = 0
+            let raw = UnsafeRawBufferPointer(u)
+            while i + 8 <= u.count {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+                h ^= h >> 29
+                i += 8
+            }
+            while i < u.count {
+                h = (h ^ UInt64(u[i])) &* 0x0000_0100_0000_01B3
+                i += 1
+            }
+            return h ^ (h >> 32)
+        }
+    }
+
+    mutating func find(_ value: String) -> UInt32 {
+        if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: Self.hash(value)) & mask
+        while true {
+            let c = slots[i]
+            if c == 0 { break }
+            if values[Int(c) - 1] == value { return c }
+            i = (i + 1) & mask
+        }
+        values.append(value)
+        let code = UInt32(values.count)
+        slots[i] = code
+        if values.count * 2 > slots.count { rehash(slots.count * 2) }
+        return code
+    }
+
+    mutating func rehash(_ size: Int) {
+        slots = [UInt32](repeating: 0, count: size)
+        let mask = size - 1
+        for (k, v) in values.enumerated() {
+            var i = Int(truncatingIfNeeded: Self.hash(v)) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = UInt32(k + 1)
+        }
+    }
+
+    /// Appends one row; `rowCount` is the number of rows before this one (so an all-null column
+    /// can materialize its zero codes when it sees its first value).
+    @inline(__always)
+    public mutating func append(_ value: String?, rowCount: Int) {
+        guard let value else {
+            if !codes.isEmpty { codes.append(0) }
+            return
+        }
+        appendCode(intern(value), rowCount: rowCount)
+    }
+
+    /// Appends one row by code (0 = null); the code must come from this column's dictionary.
+    @inline(__always)
+    public mutating func appendCode(_ code: UInt32, rowCount: Int) {
+        if codes.isEmpty {
+            if code == 0 { return }
+            codes.reserveCapacity(Swift.max(rowCount + 1, 16))
+            codes.append(contentsOf: repeatElement(0, count: rowCount))
+        }
+        codes.append(code)
+    }
+
+    /// The code of row `i` (0 = null).
+    @inline(__always)
+    public func code(at i: Int) -> UInt32 { codes.isEmpty ? 0 : codes[i] }
+
+    /// The value of row `i`.
+    @inline(__always)
+    public func value(at i: Int) -> String? {
+        let c = code(at: i)
+        return c == 0 ? nil : values[Int(c) - 1]
+    }
+
+    /// For each code of `other`, the code of the same value in this column (interning new values).
+    public mutating func remap(from other: StringColumn) -> [UInt32] {
+        var map = [UInt32](repeating: 0, count: other.values.count + 1)
+        for (i, v) in other.values.enumerated() { map[i + 1] = intern(v) }
+        return map
+    }
+
+    /// Rebuilds a column from stored parts (values and codes as written by ``values`` / ``codes``).
+    /// - Returns: `nil` when a code is out of range.
+    public init?(values: [String], codes: [UInt32]) {
+        for c in codes where c > UInt32(values.count) { return nil }
+        self.values = values
+        self.codes = codes.contains(where: { $0 != 0 }) ? codes : []
+        // Stored dictionaries hold each value once; build the table lazily on first intern.
+        if !values.isEmpty {
+            var size = 16
+            while size < values.count * 2 + 2 { size *= 2 }
+            rehash(size)
+        }
+    }
+
+    /// Bytes this column holds in memory (an estimate: codes plus dictionary text).
+    public var memoryBytes: Int {
+        codes.capacity * 4 + values.reduce(0) { $0 + 48 + ($1.utf8.count > 15 ? $1.utf8.count : 0) }
+    }
+}
