@@ -40,8 +40,7 @@ extension SegmentStore {
         guard !plans.isEmpty else { return CompactionResult() }
         let pin = pins.pin()
         let directory = dataDirectory, rates = configuration.rates
-        segmentCounter += 1
-        let tag = "\(nowMs)-c\(segmentCounter)"
+        let tag = "c" + uniqueTag()
         let task = Task(priority: .background) { () throws -> CompactionResult in
             defer { pin.release() }
             var result = CompactionResult()

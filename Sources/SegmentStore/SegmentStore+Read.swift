@@ -171,3 +171,12 @@ extension SegmentStore {
         return report
     }
 }
+
+extension SegmentStore {
+    /// Sort order inside a segment: timestamp, then request id; deterministic for any input order.
+    public nonisolated static func rowOrder(_ a: UsageEvent, _ b: UsageEvent) -> Bool {
+        if a.timestampMs != b.timestampMs { return a.timestampMs < b.timestampMs }
+        if a.requestID.high != b.requestID.high { return a.requestID.high < b.requestID.high }
+        return a.requestID.low < b.requestID.low
+    }
+}

@@ -78,7 +78,7 @@ extension SegmentStore {
                 ])
             }
             if file.records == 0 {
-                if repair && FileIO.exists(WriteAheadLog.path(directory: walDir, sequence: seq)) && seq != sequences.last {
+                if repair && FileIO.exists(WriteAheadLog.path(directory: walDir, sequence: seq)) {
                     try FileIO.remove(WriteAheadLog.path(directory: walDir, sequence: seq))
                 }
                 continue

@@ -54,8 +54,7 @@ extension SegmentStore {
             for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        segmentCounter += 1
-        let batchTag = "\(now)-\(segmentCounter)"
+        let batchTag = uniqueTag()
         let records: [SegmentRecord]
         do {
             records = try await Self.writeSegments(
@@ -88,6 +87,14 @@ extension SegmentStore {
         return result
     }
 
+    /// A file-name tag no other seal or compaction uses, in this process or any other: the wall
+    /// clock, a per-process counter and 32 random bits.
+    func uniqueTag() -> String {
+        segmentCounter += 1
+        let ms = Int64(Date().timeIntervalSince1970 * 1000)
+        return "\(ms)-\(segmentCounter)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
     /// Directory name for an org: safe characters kept, anything else percent-encoded.
     nonisolated static func directoryName(for org: String) -> String {
         var out = ""
@@ -114,31 +121,31 @@ extension SegmentStore {
         // Largest first, so the parallel encoders finish together.
         let groups = groups.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }
         var records: [SegmentRecord] = []
-        var written: [String] = []
+        let relatives = groups.map { "segments/\(directoryName(for: $0.key.orgID))/\($0.key.day)-\(batchTag).tseg" }
         do {
             try await withThrowingTaskGroup(of: SegmentRecord.self) { group in
                 var next = 0
                 let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
                 func launch() {
                     let (key, buffer) = groups[next]
+                    let relative = relatives[next]
                     next += 1
                     group.addTask {
                         let batch = buffer.merged()
-                        let relative = "segments/\(directoryName(for: key.orgID))/\(key.day)-\(batchTag).tseg"
                         return try writeSegment(batch, key: key, relative: relative, dataDirectory: dataDirectory, now: now, rates: rates)
                     }
                 }
                 while next < groups.count && next < width { launch() }
                 while let r = try await group.next() {
                     records.append(r)
-                    written.append(r.file)
                     if next < groups.count { launch() }
                 }
             }
             guard !records.isEmpty else { return [] }
             try publish(records.map(\.file), dataDirectory: dataDirectory)
         } catch {
-            for f in written {
+            // Every task has finished (the group waits for them): remove whatever any of them wrote.
+            for f in relatives {
                 try? FileIO.remove(dataDirectory + "/" + f + ".tmp")
                 try? FileIO.remove(dataDirectory + "/" + f)
             }

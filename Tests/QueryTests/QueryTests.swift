@@ -407,7 +407,7 @@ struct QueryOverflowTests {
         let all = first + fresh
         let q = try query(["start_date": "2026-10-25", "end_date": "2026-11-02"])
         let engine = QueryEngine(index: store.index, dataDirectory: dir.path)
-        let unsealed = await store.unsealedEvents(orgID: "org_a", fromMs: q.startMs - dayMs, toMs: q.endMs)
+        let unsealed = try await store.unsealedEvents(orgID: "org_a", fromMs: q.startMs - dayMs, toMs: q.endMs)
         let r = try engine.usage(q, unsealed: unsealed)
         #expect(r.totals.requests == 440)
         #expect(MoneySum(r.totals.totalCost) == all.reduce(MoneySum.zero) { $0 + MoneySum($1.totalCost) })
