@@ -93,12 +93,19 @@ enum FileIO {
         try fsyncDirectory(parent(of: path))
     }
 
-    /// Writes `bytes` to a new file at `path`, fsyncing it when `sync` is true.
+    /// Writes `bytes` to a new file at `path`, fsyncing it when `sync` is true. On failure the
+    /// partial file is removed, so a full disk leaves nothing behind.
     static func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
         let fd = try open(path, O_WRONLY | O_CREAT | O_TRUNC)
-        defer { Glibc.close(fd) }
-        try writeAll(fd, bytes, path: path)
-        if sync { try fsync(fd, path: path) }
+        do {
+            try writeAll(fd, bytes, path: path)
+            if sync { try fsync(fd, path: path) }
+        } catch {
+            Glibc.close(fd)
+            unlink(path)
+            throw error
+        }
+        Glibc.close(fd)
     }
 
     /// Flushes every dirty page of the filesystem holding `path` (one call instead of an fsync per
