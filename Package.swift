@@ -131,6 +131,7 @@ let package = Package(
         .testTarget(
             name: "SegmentStoreTests",
             dependencies: ["SegmentStore", "UsageIndex", "TokentraTestSupport"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

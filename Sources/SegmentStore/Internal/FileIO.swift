@@ -7,6 +7,9 @@ import Darwin
 #endif
 
 /// Thin, error-checked POSIX file helpers. Every failure names the path and errno.
+///
+/// `open`, each `write`, `fsync`/`syncfs` and `rename` first consult ``FaultInjection`` (tests only;
+/// one atomic load when no fault is installed).
 enum FileIO {
     static func errnoError(_ what: String, _ path: String, _ err: Int32 = errno) -> SegmentError {
         let text = String(cString: strerror(err))
@@ -17,6 +20,7 @@ enum FileIO {
     }
 
     static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws -> Int32 {
+        if case .fail(let err) = FaultInjection.check(.open, path) { throw errnoError("open", path, err) }
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         if fd < 0 { throw errnoError("open", path) }
         return fd
@@ -26,7 +30,13 @@ enum FileIO {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            var request = bytes.count - done
+            switch FaultInjection.check(.write, path) {
+            case nil: break
+            case .fail(let err): throw errnoError("write", path, err)
+            case .shortWrite(let limit): request = min(request, limit)
+            }
+            let n = Glibc.write(fd, bytes.baseAddress! + done, request)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw errnoError("write", path)
@@ -40,10 +50,19 @@ enum FileIO {
     }
 
     static func fsync(_ fd: Int32, path: String) throws {
+        if case .fail(let err) = FaultInjection.check(.fsync, path) { throw errnoError("fsync", path, err) }
         while Glibc.fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw errnoError("fsync", path)
         }
+    }
+
+    /// One `fsync(2)`, never retried (not even on EINTR): after a failed fsync the kernel may have
+    /// dropped the dirty pages, so the caller must treat any failure as fatal (the WAL writer).
+    /// - Returns: 0 on success, else the errno.
+    static func fsyncOnce(_ fd: Int32, path: String) -> Int32 {
+        if case .fail(let err) = FaultInjection.check(.fsync, path) { return err }
+        return Glibc.fsync(fd) == 0 ? 0 : errno
     }
 
     static func fsyncDirectory(_ path: String) throws {
@@ -65,20 +84,28 @@ enum FileIO {
             unlink(tmp)
             throw error
         }
-        if Glibc.rename(tmp, path) != 0 {
-            let e = errnoError("rename", tmp)
+        do {
+            try rename(tmp, path)
+        } catch {
             unlink(tmp)
-            throw e
+            throw error
         }
         try fsyncDirectory(parent(of: path))
     }
 
-    /// Writes `bytes` to a new file at `path`, fsyncing it when `sync` is true.
+    /// Writes `bytes` to a new file at `path`, fsyncing it when `sync` is true. On failure the
+    /// partial file is removed, so a full disk leaves nothing behind.
     static func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
         let fd = try open(path, O_WRONLY | O_CREAT | O_TRUNC)
-        defer { Glibc.close(fd) }
-        try writeAll(fd, bytes, path: path)
-        if sync { try fsync(fd, path: path) }
+        do {
+            try writeAll(fd, bytes, path: path)
+            if sync { try fsync(fd, path: path) }
+        } catch {
+            Glibc.close(fd)
+            unlink(path)
+            throw error
+        }
+        Glibc.close(fd)
     }
 
     /// Flushes every dirty page of the filesystem holding `path` (one call instead of an fsync per
@@ -86,10 +113,12 @@ enum FileIO {
     static func syncFilesystem(_ path: String) throws {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
         defer { Glibc.close(fd) }
+        if case .fail(let err) = FaultInjection.check(.fsync, path) { throw errnoError("syncfs", path, err) }
         if tokentra_syncfs(fd) != 0 { throw errnoError("syncfs", path) }
     }
 
     static func rename(_ from: String, _ to: String) throws {
+        if case .fail(let err) = FaultInjection.check(.rename, from, to) { throw errnoError("rename", from, err) }
         if Glibc.rename(from, to) != 0 { throw errnoError("rename", from) }
     }
 

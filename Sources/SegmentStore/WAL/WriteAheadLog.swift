@@ -191,6 +191,27 @@ public final class WriteAheadLog: @unchecked Sendable {
         var fd = initialFD
         var fileSequence = initialSequence
         var offset = off_t(Self.headerSize)
+        /// After a fatal error whose handler returned (tests only; production exits in `fatal`):
+        /// fails `waiters` and every later waiter, writes and acknowledges nothing, and keeps failing
+        /// new records until ``close()``; then closes `openFD` (if still open) and ends the thread.
+        func stopAfterFatal(_ message: String, failing waiters: [WALTicket], openFD: Int32?) {
+            let error = SegmentError(.io, "write-ahead log stopped after a fatal error, nothing acknowledged: \(message)")
+            for w in waiters { w.complete(error) }
+            while true {
+                condition.lock()
+                while queue.isEmpty && !closed { condition.wait() }
+                if queue.isEmpty {
+                    thread = nil
+                    condition.unlock()
+                    if let openFD { Glibc.close(openFD) }
+                    return
+                }
+                let failed = queue
+                queue.removeAll()
+                condition.unlock()
+                for chunk in failed { for w in chunk.waiters { w.complete(error) } }
+            }
+        }
         while true {
             condition.lock()
             while queue.isEmpty && !closed && currentSequence == fileSequence { condition.wait() }
@@ -210,7 +231,9 @@ public final class WriteAheadLog: @unchecked Sendable {
                 do {
                     fd = try Self.createFile(directory: directory, sequence: rotateTo)
                 } catch {
-                    fatal("cannot create WAL file \(Self.fileName(rotateTo)): \(error)")
+                    let message = "cannot create WAL file \(Self.fileName(rotateTo)): \(error)"
+                    fatal(message)
+                    return stopAfterFatal(message, failing: chunk?.waiters ?? [], openFD: nil)
                 }
                 fileSequence = rotateTo
                 offset = off_t(Self.headerSize)
@@ -226,16 +249,21 @@ public final class WriteAheadLog: @unchecked Sendable {
             } catch {
                 // Roll back the partial write so the file ends at the last durable record.
                 if ftruncate(fd, offset) != 0 || lseek(fd, offset, SEEK_SET) < 0 {
-                    fatal("cannot roll back a failed WAL write in \(path): \(String(cString: strerror(errno)))")
+                    let message = "cannot roll back a failed WAL write in \(path): \(String(cString: strerror(errno)))"
+                    fatal(message)
+                    return stopAfterFatal(message, failing: chunk.waiters, openFD: fd)
                 }
                 logger.error("WAL write failed; batch rejected", metadata: ["wal.file": "\(path)", "error": "\(error)"])
                 for w in chunk.waiters { w.complete(error) }
                 continue
             }
             let start = DispatchTime.now().uptimeNanoseconds
-            if Glibc.fsync(fd) != 0 {
+            let fsyncError = FileIO.fsyncOnce(fd, path: path)
+            if fsyncError != 0 {
                 // fsyncgate: after a failed fsync the kernel may have dropped the dirty pages. Never retry.
-                fatal("fsync of \(path) failed: \(String(cString: strerror(errno))); stopping so that nothing unsynced is acknowledged")
+                let message = "fsync of \(path) failed: \(String(cString: strerror(fsyncError))); stopping so that nothing unsynced is acknowledged"
+                fatal(message)
+                return stopAfterFatal(message, failing: chunk.waiters, openFD: fd)
             }
             let elapsed = DispatchTime.now().uptimeNanoseconds - start
             offset += off_t(chunk.bytes.count)
@@ -249,10 +277,11 @@ public final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    private func fatal(_ message: String) -> Never {
+    /// Logs `message` at `critical` and calls ``fatalHandler`` (production: stderr, `exit(70)`).
+    /// Returns only if a test's handler returns: the caller then stops the writer (`stopAfterFatal`).
+    private func fatal(_ message: String) {
         logger.critical("\(message)")
-        FileHandle.standardError.write(Data("tokentra: fatal: \(message)\n".utf8))
-        exit(70)
+        Self.fatalHandler(message)
     }
 
     /// The numbers of the log files present in `directory`, ascending.
