@@ -34,6 +34,15 @@ CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE quarantined_segments (
+    file TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    quarantined_file TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE retention_policies (
     org_id TEXT PRIMARY KEY,
     raw_days INTEGER NOT NULL CHECK (raw_days >= 1),

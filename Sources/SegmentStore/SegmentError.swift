@@ -3,7 +3,7 @@ public struct SegmentError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Base: String, Sendable, Hashable {
-            case corrupt, io, storageFull, walCorrupt, locked, invalidArgument, fatal
+            case corrupt, io, storageFull, walCorrupt, locked, invalidArgument, fatal, unsupportedVersion
         }
         fileprivate let base: Base
         public var description: String { base.rawValue }
@@ -19,6 +19,8 @@ public struct SegmentError: Error, Sendable, CustomStringConvertible {
         public static let locked = Code(base: .locked)
         /// A caller passed something unusable.
         public static let invalidArgument = Code(base: .invalidArgument)
+        /// A file was written by a newer tokentra in a format this one cannot read.
+        public static let unsupportedVersion = Code(base: .unsupportedVersion)
     }
 
     public var code: Code

@@ -189,7 +189,7 @@ import TokentraTestSupport
         #expect(error.message.contains(path))
     }
 
-    @Test(.disabled("reader does not check versions yet: a future version is refused only as bad magic, without naming the version"))
+    @Test
     func futureVersionIsRefusedNamingTheVersion() throws {
         let (dir, path) = try Self.futureVersionSegment()
         defer { dir.remove() }

@@ -26,10 +26,15 @@ public struct SegmentReader: Sendable {
 
     static func parseFooter(path: String, bytes: [UInt8]) throws -> SegmentFormat.Footer {
         let n = bytes.count
+        let name = Array(SegmentFormat.magic[0..<7])
         guard n >= SegmentFormat.headerSize + SegmentFormat.trailerSize,
-              Array(bytes[0..<8]) == SegmentFormat.magic,
-              Array(bytes[(n - 8)..<n]) == SegmentFormat.magic
+              Array(bytes[0..<7]) == name, Array(bytes[(n - 8)..<(n - 1)]) == name
         else { throw SegmentError(.corrupt, "\(path): not a tokentra segment (bad magic or truncated)") }
+        let version = bytes[7]
+        guard version == SegmentFormat.version, bytes[n - 1] == version else {
+            throw SegmentError(.unsupportedVersion,
+                               "\(path): segment format version \(version) is not supported by this tokentra (it reads version \(SegmentFormat.version)); upgrade tokentra to read it")
+        }
         var t = ByteReader(bytes, offset: n - SegmentFormat.trailerSize)
         let footerLength = Int(try t.u32())
         let footerCRC = try t.u32()

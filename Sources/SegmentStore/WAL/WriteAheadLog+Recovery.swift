@@ -32,7 +32,10 @@ extension WriteAheadLog {
         let path = path(directory: directory, sequence: sequence)
         let bytes = try FileIO.readFile(path)
         var result = WALFileRecovery(sequence: sequence, records: 0, batches: [], truncatedBytes: 0)
-        if bytes.count < headerSize || Array(bytes[0..<headerSize]) != magic {
+        if bytes.count >= headerSize, Array(bytes[0..<7]) == Array(magic[0..<7]), !readableMagics.contains(Array(bytes[0..<headerSize])) {
+            throw SegmentError(.unsupportedVersion, "\(path): WAL format version \(bytes[7]) is not supported by this tokentra (it reads versions 1 and 2); upgrade tokentra to replay it")
+        }
+        if bytes.count < headerSize || !readableMagics.contains(Array(bytes[0..<headerSize])) {
             // A file cut before its header was fsync'd holds no acknowledged record.
             if bytes.count < headerSize && magic.starts(with: bytes) || bytes.allSatisfy({ $0 == 0 }) {
                 result.truncatedBytes = bytes.count

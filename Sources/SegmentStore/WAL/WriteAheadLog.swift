@@ -20,7 +20,11 @@ import Glibc
 /// callers of that group as ``SegmentError/Code-swift.struct/storageFull``.
 public final class WriteAheadLog: @unchecked Sendable {
     // @unchecked Sendable: every mutable field is guarded by `condition`.
-    static let magic: [UInt8] = Array("TTWAL".utf8) + [0, 0, 1]  // 5 bytes name, 2 reserved, 1 version
+    /// 5 bytes name, 2 reserved, 1 version. Version 2 files hold column-batch records (type 2);
+    /// version 1 files (type-1 row records) are still replayed. Older binaries refuse version 2 by its
+    /// magic instead of skipping records they do not know.
+    static let magic: [UInt8] = Array("TTWAL".utf8) + [0, 0, 2]
+    static let readableMagics: [[UInt8]] = [Array("TTWAL".utf8) + [0, 0, 1], magic]
     static let headerSize = 8
     static let recordHeaderSize = 9  // u32 length, u32 crc, u8 type
     static let typeEvents: UInt8 = 1
