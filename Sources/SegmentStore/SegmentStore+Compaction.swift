@@ -16,6 +16,11 @@ extension SegmentStore {
         public var abandoned = 0
     }
 
+    enum MergeOutcome: Sendable {
+        case written(SegmentRecord, Int)
+        case corrupt(SegmentRecord, String)
+    }
+
     /// One merge: segments of one (org, day) that become one file.
     struct MergePlan: Sendable {
         var key: DayKey
@@ -39,14 +44,15 @@ extension SegmentStore {
         let plans = try Self.planCompaction(try index.segments(), now: nowMs, maxRows: configuration.maxMergedSegmentRows, all: all)
         guard !plans.isEmpty else { return CompactionResult() }
         let pin = pins.pin()
-        let directory = dataDirectory, rates = configuration.rates
+        let directory = dataDirectory, rates = configuration.rates, level = configuration.compactionZstdLevel
+        let workers = self.workers
         let tag = "c" + uniqueTag()
         let task = Task(priority: .background) { () throws -> CompactionResult in
             defer { pin.release() }
             var result = CompactionResult()
             for (n, plan) in plans.enumerated() {
                 try Task.checkCancellation()
-                switch try await self.merge(plan, tag: "\(tag)-\(n)", directory: directory, rates: rates) {
+                switch try await self.merge(plan, tag: "\(tag)-\(n)", directory: directory, rates: rates, level: level, workers: workers) {
                 case .some(let rows):
                     result.written += 1
                     result.merged += plan.inputs.count
@@ -72,20 +78,31 @@ extension SegmentStore {
     /// Reads, merges and writes one plan off the actor, then swaps it in on the actor.
     /// - Returns: the rows written, or `nil` when the swap was abandoned.
     private nonisolated func merge(
-        _ plan: MergePlan, tag: String, directory: String, rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
+        _ plan: MergePlan, tag: String, directory: String, rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?,
+        level: Int32, workers: BackgroundWorkers
     ) async throws -> Int? {
-        var merged = EventBatch()
-        for s in plan.inputs {
-            do {
-                merged.append(try SegmentReader(path: directory + "/" + s.file).batch())
-            } catch let error as SegmentError where error.code == .corrupt {
-                try await quarantine(s, reason: error.message)
-                return nil
-            }
-        }
         let relative = "segments/\(Self.directoryName(for: plan.key.orgID))/\(plan.key.day)-\(tag).tseg"
-        let record = try Self.writeSegment(merged, key: plan.key, relative: relative, dataDirectory: directory,
-                                           now: Int64(Date().timeIntervalSince1970 * 1000), rates: rates)
+        let outcome: MergeOutcome = try await workers.run {
+            var merged = EventBatch()
+            for s in plan.inputs {
+                do {
+                    merged.append(try SegmentReader(path: directory + "/" + s.file).batch())
+                } catch let error as SegmentError where error.code == .corrupt {
+                    return .corrupt(s, error.message)
+                }
+            }
+            let record = try Self.writeSegment(merged, key: plan.key, relative: relative, dataDirectory: directory,
+                                               now: Int64(Date().timeIntervalSince1970 * 1000), rates: rates, level: level)
+            return .written(record, merged.count)
+        }
+        let record: SegmentRecord, rows: Int
+        switch outcome {
+        case .written(let r, let n):
+            (record, rows) = (r, n)
+        case .corrupt(let bad, let reason):
+            try await quarantine(bad, reason: reason)
+            return nil
+        }
         do {
             try Self.publish([record.file], dataDirectory: directory)
         } catch {
@@ -97,7 +114,7 @@ extension SegmentStore {
             try? FileIO.remove(directory + "/" + relative)
             return nil
         }
-        return merged.count
+        return rows
     }
 
     /// Registers a merged segment in place of its inputs and retires the inputs' files.

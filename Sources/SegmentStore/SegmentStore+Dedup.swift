@@ -18,7 +18,7 @@ extension SegmentStore {
             dedup[key]!.lastUse = useClock
             return
         }
-        var ids = Set<IDKey>()
+        var ids = IDSet()
         let pin = pins.pin()
         defer { pin.release() }
         let segments = try index.segments(orgID: key.orgID, fromDay: key.day, toDay: key.day)
@@ -26,7 +26,7 @@ extension SegmentStore {
             do {
                 let read = try SegmentReader(path: dataDirectory + "/" + s.file).requestIDs()
                 ids.reserveCapacity(ids.count + read.count)
-                for id in read { ids.insert(IDKey(id)) }
+                for id in read { _ = ids.insert(IDKey(id)) }
             } catch let error as SegmentError where error.code == .corrupt {
                 // Never skipped silently: the segment leaves the store (its events are no longer
                 // counted anywhere, so storing them again is right) and is reported everywhere.

@@ -3,6 +3,10 @@ import Logging
 import TokentraCore
 import UsageIndex
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension SegmentStore {
     /// What a seal wrote.
     public struct FlushResult: Sendable, Equatable {
@@ -58,7 +62,8 @@ extension SegmentStore {
         let records: [SegmentRecord]
         do {
             records = try await Self.writeSegments(
-                Array(frozen), dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates)
+                Array(frozen), dataDirectory: dataDirectory, batchTag: batchTag, now: now, rates: configuration.rates,
+                level: configuration.sealZstdLevel, workers: workers)
             do {
                 _ = try index.commitSeal(segments: records, dirty: dirty, sealedThrough: sealedSequence, now: now)
             } catch {
@@ -81,6 +86,13 @@ extension SegmentStore {
         if let wal { try wal.removeFiles(through: sealedSequence) }
         let result = FlushResult(segments: records.count, events: frozen.values.reduce(0) { $0 + $1.count },
                                  bytes: records.reduce(0) { $0 + $1.bytes })
+        if configuration.compactAfterSeal && compactTask == nil && !closed {
+            Task(priority: .background) { [logger] in
+                do { try await self.compact() } catch {
+                    logger.error("background compaction failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         logger.info("sealed events into segments", metadata: [
             "seal.events": "\(result.events)", "seal.segments": "\(result.segments)", "seal.bytes": "\(result.bytes)",
         ])
@@ -116,7 +128,7 @@ extension SegmentStore {
     /// - Returns: the records to register, sorted by (org, day).
     nonisolated static func writeSegments(
         _ groups: [(key: DayKey, value: DayBuffer)], dataDirectory: String, batchTag: String, now: Int64,
-        rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?
+        rates: @escaping @Sendable (String, String) -> SegmentFormat.Rates?, level: Int32, workers: BackgroundWorkers
     ) async throws -> [SegmentRecord] {
         // Largest first, so the parallel encoders finish together.
         let groups = groups.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }
@@ -125,14 +137,17 @@ extension SegmentStore {
         do {
             try await withThrowingTaskGroup(of: SegmentRecord.self) { group in
                 var next = 0
-                let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+                let width = workers.width
                 func launch() {
                     let (key, buffer) = groups[next]
                     let relative = relatives[next]
                     next += 1
                     group.addTask {
-                        let batch = buffer.merged()
-                        return try writeSegment(batch, key: key, relative: relative, dataDirectory: dataDirectory, now: now, rates: rates)
+                        try await workers.run {
+                            let batch = buffer.merged()
+                            return try writeSegment(batch, key: key, relative: relative, dataDirectory: dataDirectory, now: now,
+                                                    rates: rates, level: level)
+                        }
                     }
                 }
                 while next < groups.count && next < width { launch() }
@@ -157,10 +172,10 @@ extension SegmentStore {
     /// Sorts and encodes one (org, day) batch into `relative + ".tmp"` (not yet durable).
     nonisolated static func writeSegment(
         _ batch: EventBatch, key: DayKey, relative: String, dataDirectory: String, now: Int64,
-        rates: (String, String) -> SegmentFormat.Rates?
+        rates: (String, String) -> SegmentFormat.Rates?, level: Int32
     ) throws -> SegmentRecord {
         let order = batch.sortedOrder()
-        let bytes = SegmentWriter.encode(batch: batch, order: order, orgID: key.orgID, day: key.day, rates: rates)
+        let bytes = SegmentWriter.encode(batch: batch, order: order, orgID: key.orgID, day: key.day, rates: rates, level: level)
         try FileIO.makeDirectories(FileIO.parent(of: dataDirectory + "/" + relative))
         try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
         var unpriced = 0
@@ -173,7 +188,18 @@ extension SegmentStore {
 
     /// Makes `.tmp` files durable (one `syncfs`), renames them into place and syncs their directories.
     nonisolated static func publish(_ files: [String], dataDirectory: String) throws {
-        try FileIO.syncFilesystem(dataDirectory + "/segments")
+        if files.count <= 8 {
+            // A few files: fsync each (a filesystem-wide syncfs would also flush unrelated dirty
+            // pages and hold up the WAL's fsync behind them).
+            for f in files {
+                let path = dataDirectory + "/" + f + ".tmp"
+                let fd = try FileIO.open(path, O_RDONLY)
+                defer { Glibc.close(fd) }
+                try FileIO.fsync(fd, path: path)
+            }
+        } else {
+            try FileIO.syncFilesystem(dataDirectory + "/segments")
+        }
         var directories = Set<String>()
         for f in files {
             let path = dataDirectory + "/" + f

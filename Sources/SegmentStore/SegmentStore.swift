@@ -24,15 +24,24 @@ public actor SegmentStore {
         /// The data directory (created if missing).
         public var dataDirectory: String
         /// Seal the memtable into segments once it holds this many events.
-        public var memtableEventLimit: Int = 250_000
+        public var memtableEventLimit: Int = 100_000
         /// Compaction never writes a segment with more rows than this.
-        public var maxMergedSegmentRows: Int = 2_000_000
+        public var maxMergedSegmentRows: Int = 250_000
         /// The dedup state keeps at most about this many request ids of sealed days in memory;
         /// colder days are dropped and read back from their segments when an event for them arrives.
         /// Days with unsealed events are always kept.
         public var dedupCachedIDs: Int = 2_000_000
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
+        /// Threads (at nice +10) that encode and compress segments for seals and compaction. The
+        /// default leaves one core to ingest and queries; bulk import uses every core.
+        public var backgroundThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        /// zstd level of sealed segments (compaction rewrites at ``compactionZstdLevel``).
+        public var sealZstdLevel: Int32 = 3
+        /// zstd level of compacted segments.
+        public var compactionZstdLevel: Int32 = SegmentFormat.zstdLevel
+        /// Start a background compaction pass after every seal (the daemon); `tokentra ingest` compacts once at the end.
+        public var compactAfterSeal = true
         /// Open without changing anything on disk: no recovery (torn WAL tails and unregistered
         /// files are reported, not repaired) and no writes (`verify`).
         public var readOnly = false
@@ -76,7 +85,7 @@ public actor SegmentStore {
 
     /// The exactly-once state of one (org, day).
     struct DaySet {
-        var ids: Set<IDKey>
+        var ids: IDSet
         /// Ids reserved by a batch whose WAL record is not durable yet, with that batch's token.
         var pending: [IDKey: UInt64] = [:]
         /// Rows of this day in the memtable or being sealed (the day cannot be evicted while > 0).
@@ -95,6 +104,7 @@ public actor SegmentStore {
     public nonisolated let index: IndexDatabase
     /// Readers' pins on segment files (see ``SegmentPins``).
     public nonisolated let pins = SegmentPins()
+    let workers: BackgroundWorkers
     let logger: Logger
     let wal: WriteAheadLog?
     let lockFD: Int32
@@ -125,6 +135,7 @@ public actor SegmentStore {
         self.wal = wal
         self.lockFD = lockFD
         self.logger = logger
+        self.workers = BackgroundWorkers(width: configuration.backgroundThreads, nice: 10)
     }
 
     /// Opens the store: takes the directory lock, opens the index, removes unfinished segment files
@@ -297,7 +308,7 @@ public actor SegmentStore {
                 try ensureDay(key)
             }
             let id = IDKey(high: batch.idHigh[i], low: batch.idLow[i])
-            let inserted = dedup[key]!.ids.insert(id).inserted
+            let inserted = dedup[key]!.ids.insert(id)
             if inserted {
                 if token != 0 { dedup[key]!.pending[id] = token }
                 r.accepted[key, default: []].append(i)
@@ -331,7 +342,7 @@ public actor SegmentStore {
                 for r in rows {
                     let id = IDKey(high: f.batch.idHigh[r], low: f.batch.idLow[r])
                     dedup[key]?.pending[id] = nil
-                    if dedup[key]?.ids.remove(id) != nil { dedupIDs -= 1 }
+                    if dedup[key]?.ids.remove(id) == true { dedupIDs -= 1 }
                 }
             }
         }
@@ -359,7 +370,7 @@ public actor SegmentStore {
 
     /// Bytes of memory the dedup state uses, estimated from the hash tables' capacities.
     public var dedupMemoryBytes: Int {
-        dedup.values.reduce(0) { $0 + $1.ids.capacity * (MemoryLayout<IDKey>.stride + 1) + $1.pending.capacity * 33 + 64 }
+        dedup.values.reduce(0) { $0 + $1.ids.memoryBytes + $1.pending.capacity * 33 + 64 }
     }
 
     /// Number of request ids the dedup state holds in memory.
@@ -372,6 +383,7 @@ public actor SegmentStore {
     public func close() {
         guard !closed else { return }
         closed = true
+        workers.stop()
         wal?.close()
         Glibc.close(lockFD)
     }

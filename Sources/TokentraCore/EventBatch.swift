@@ -151,46 +151,47 @@ public struct EventBatch: Sendable {
         }
     }
 
-    /// Appends the given rows of `other` (in that order), remapping dictionary codes once per column.
+    /// Appends the given rows of `other` (in that order), column by column, remapping dictionary
+    /// codes once per column.
     public mutating func append(rows: some Collection<Int>, of other: EventBatch) {
         let k = rows.count
         guard k > 0 else { return }
-        reserveCapacity(k)
-        let orgMap = orgs.remap(from: other.orgs)
-        let providerMap = providers.remap(from: other.providers)
-        let modelMap = models.remap(from: other.models)
-        var attributeMaps: [[UInt32]?] = []
-        for a in 0..<attributes.count {
-            attributeMaps.append(other.attributes[a].isAllNull ? nil : attributes[a].remap(from: other.attributes[a]))
-        }
-        for r in rows {
-            let n = count
-            orgs.appendCode(orgMap[Int(other.orgs.code(at: r))], rowCount: n)
-            idHigh.append(other.idHigh[r])
-            idLow.append(other.idLow[r])
-            if !other.idTexts.isEmpty, let t = other.idTexts[Int32(r)] { idTexts[Int32(n)] = t }
-            timestamps.append(other.timestamps[r])
-            providers.appendCode(providerMap[Int(other.providers.code(at: r))], rowCount: n)
-            models.appendCode(modelMap[Int(other.models.code(at: r))], rowCount: n)
-            inputTokens.append(other.inputTokens[r])
-            outputTokens.append(other.outputTokens[r])
-            cachedTokens.append(other.cachedTokens[r])
-            totalTokens.append(other.totalTokens[r])
-            inputCost.append(other.inputCost[r])
-            outputCost.append(other.outputCost[r])
-            cachedCost.append(other.cachedCost[r])
-            totalCost.append(other.totalCost[r])
-            costSource.append(other.costSource[r])
-            latencyMs.append(other.latencyMs[r])
-            ttftPlusOne.append(other.ttftPlusOne[r])
-            flags.append(other.flags[r])
-            for a in 0..<attributes.count {
-                if let map = attributeMaps[a] {
-                    attributes[a].appendCode(map[Int(other.attributes[a].code(at: r))], rowCount: n)
-                } else if !attributes[a].isAllNull {
-                    attributes[a].appendCode(0, rowCount: n)
-                }
+        let rows = Array(rows)
+        let n = count
+        @inline(__always) func gather<T>(_ dst: inout [T], _ src: [T]) {
+            dst.reserveCapacity(dst.count + k)
+            src.withUnsafeBufferPointer { s in
+                for r in rows { dst.append(s[r]) }
             }
+        }
+        gather(&idHigh, other.idHigh)
+        gather(&idLow, other.idLow)
+        gather(&timestamps, other.timestamps)
+        gather(&inputTokens, other.inputTokens)
+        gather(&outputTokens, other.outputTokens)
+        gather(&cachedTokens, other.cachedTokens)
+        gather(&totalTokens, other.totalTokens)
+        gather(&inputCost, other.inputCost)
+        gather(&outputCost, other.outputCost)
+        gather(&cachedCost, other.cachedCost)
+        gather(&totalCost, other.totalCost)
+        gather(&costSource, other.costSource)
+        gather(&latencyMs, other.latencyMs)
+        gather(&ttftPlusOne, other.ttftPlusOne)
+        gather(&flags, other.flags)
+        if !other.idTexts.isEmpty {
+            for (j, r) in rows.enumerated() {
+                if let t = other.idTexts[Int32(r)] { idTexts[Int32(n + j)] = t }
+            }
+        }
+        orgs.append(rows: rows, of: other.orgs, rowCount: n)
+        providers.append(rows: rows, of: other.providers, rowCount: n)
+        models.append(rows: rows, of: other.models, rowCount: n)
+        for a in 0..<attributes.count {
+            attributes[a].append(rows: rows, of: other.attributes[a], rowCount: n)
+        }
+        hashRef.reserveCapacity(hashRef.count + k)
+        for r in rows {
             let ref = other.hashRef[r]
             if ref >= 0 {
                 hashRef.append(Int32(hashRaw.count / 32))
@@ -202,8 +203,8 @@ public struct EventBatch: Sendable {
                 hashRef.append(-2 - Int32(hashTexts.count))
                 hashTexts.append(other.hashTexts[Int(-2 - ref)])
             }
-            count += 1
         }
+        count += k
     }
 
     /// Appends every row of `other`.

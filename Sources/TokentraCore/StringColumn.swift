@@ -17,6 +17,8 @@ public struct StringColumn: Sendable {
     public private(set) var codes: [UInt32] = []
     /// Open-addressing table of codes (0 = empty), indexed by a cheap hash of the UTF-8 bytes.
     var slots: [UInt32] = []
+    /// The hash of each value (so probing and rehashing never hash or compare strings needlessly).
+    var hashes: [UInt64] = []
     var lastValue: String?
     var lastCode: UInt32 = 0
 
@@ -58,15 +60,22 @@ public struct StringColumn: Sendable {
 
     mutating func find(_ value: String) -> UInt32 {
         if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
+        let h = Self.hash(value)
         let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: Self.hash(value)) & mask
-        while true {
-            let c = slots[i]
-            if c == 0 { break }
-            if values[Int(c) - 1] == value { return c }
-            i = (i + 1) & mask
+        var i = Int(truncatingIfNeeded: h) & mask
+        let found: UInt32? = slots.withUnsafeBufferPointer { slots in
+            hashes.withUnsafeBufferPointer { hashes in
+                while true {
+                    let c = slots[i]
+                    if c == 0 { return nil }
+                    if hashes[Int(c) - 1] == h && values[Int(c) - 1] == value { return c }
+                    i = (i + 1) & mask
+                }
+            }
         }
+        if let found { return found }
         values.append(value)
+        hashes.append(h)
         let code = UInt32(values.count)
         slots[i] = code
         if values.count * 2 > slots.count { rehash(slots.count * 2) }
@@ -74,10 +83,11 @@ public struct StringColumn: Sendable {
     }
 
     mutating func rehash(_ size: Int) {
+        if hashes.count != values.count { hashes = values.map(Self.hash) }
         slots = [UInt32](repeating: 0, count: size)
         let mask = size - 1
-        for (k, v) in values.enumerated() {
-            var i = Int(truncatingIfNeeded: Self.hash(v)) & mask
+        for k in 0..<values.count {
+            var i = Int(truncatingIfNeeded: hashes[k]) & mask
             while slots[i] != 0 { i = (i + 1) & mask }
             slots[i] = UInt32(k + 1)
         }
@@ -114,6 +124,27 @@ public struct StringColumn: Sendable {
     public func value(at i: Int) -> String? {
         let c = code(at: i)
         return c == 0 ? nil : values[Int(c) - 1]
+    }
+
+    /// Appends the codes of `rows` of `other` (remapped into this column); `rowCount` rows precede them.
+    public mutating func append(rows: [Int], of other: StringColumn, rowCount: Int) {
+        if other.isAllNull {
+            if !codes.isEmpty { codes.append(contentsOf: repeatElement(0, count: rows.count)) }
+            return
+        }
+        let map = remap(from: other)
+        if codes.isEmpty {
+            codes.reserveCapacity(rowCount + rows.count)
+            codes.append(contentsOf: repeatElement(0, count: rowCount))
+        } else {
+            codes.reserveCapacity(codes.count + rows.count)
+        }
+        map.withUnsafeBufferPointer { m in
+            other.codes.withUnsafeBufferPointer { src in
+                for r in rows { codes.append(m[Int(src[r])]) }
+            }
+        }
+        if !codes.contains(where: { $0 != 0 }) { codes = [] }
     }
 
     /// For each code of `other`, the code of the same value in this column (interning new values).

@@ -20,7 +20,7 @@ public enum SegmentWriter {
     /// Encodes the rows `order` of `batch` (all of `orgID`, all on `day`), in that order.
     public static func encode(
         batch b: EventBatch, order: [Int], orgID: String, day: String,
-        rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?
+        rates: (_ provider: String, _ model: String) -> SegmentFormat.Rates?, level: Int32 = SegmentFormat.zstdLevel
     ) -> [UInt8] {
         precondition(!order.isEmpty, "a segment holds at least one event")
         var columns: [(SegmentFormat.Column, SegmentFormat.Encoding, [UInt8])] = []
@@ -175,7 +175,7 @@ public enum SegmentWriter {
         file.append(SegmentFormat.magic)
         var entries: [SegmentFormat.ColumnEntry] = []
         for (column, encoding, raw) in columns {
-            let compressed = Zstd.compress(raw, level: SegmentFormat.zstdLevel)
+            let compressed = Zstd.compress(raw, level: level)
             entries.append(SegmentFormat.ColumnEntry(
                 id: column.rawValue, encoding: encoding.rawValue, offset: UInt64(file.bytes.count),
                 compressedLength: UInt32(compressed.count), rawLength: UInt32(raw.count),

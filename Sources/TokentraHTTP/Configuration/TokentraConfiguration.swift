@@ -8,7 +8,7 @@ public struct TokentraConfiguration: Sendable, Equatable {
     /// `storage.seal_interval_seconds`: how often fresh events are sealed into segments.
     public var sealIntervalSeconds = 60
     /// `storage.memtable_event_limit`: seal early once this many events are unsealed.
-    public var memtableEventLimit = 250_000
+    public var memtableEventLimit = 100_000
 
     // server
     /// `server.host`: listen address.

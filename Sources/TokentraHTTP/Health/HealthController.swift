@@ -40,6 +40,8 @@ struct HealthController: Sendable {
     /// The outcome of the readiness checks.
     struct Readiness {
         var reasons: [String] = []
+        /// Problems that do not stop the daemon from serving (it answers 200 with status "degraded").
+        var degraded: [String] = []
         var checks: [(String, Bool, String)] = []
         var ready: Bool { reasons.isEmpty }
 
@@ -65,6 +67,14 @@ struct HealthController: Sendable {
         }
         if let since = state.storageFullSinceMs {
             r.check("storage_full", false, "storage full: writes fail with ENOSPC since \(UTCTimestamp.format(since))")
+        }
+        if let q = try? store.index.quarantinedSegments(), !q.isEmpty {
+            let detail = "\(q.count) segment(s) quarantined (unreadable, moved to quarantine/; run `tokentra verify`): "
+                + q.prefix(3).map { "\($0.file): \($0.reason)" }.joined(separator: "; ")
+            r.checks.append(("segments", false, detail))
+            r.degraded.append(detail)
+        } else {
+            r.checks.append(("segments", true, "every registered segment readable"))
         }
         let now = wallClock()
         do {
@@ -95,7 +105,7 @@ struct HealthController: Sendable {
         }
         checks += "}"
         if r.ready {
-            return Response.json(.ok, "{\"status\":\"ready\",\"checks\":\(checks)}")
+            return Response.json(.ok, "{\"status\":\"\(r.degraded.isEmpty ? "ready" : "degraded")\",\"checks\":\(checks)}")
         }
         var reason = ""
         EventExport.appendJSONString(r.reasons.joined(separator: "; "), to: &reason)
@@ -111,6 +121,8 @@ struct HealthController: Sendable {
         }
         metrics.updateWAL(store.walStatistics)
         let unsealed = await store.unsealedCount
+        metrics.updateDedup(ids: await store.dedupEntries, days: await store.dedupCachedDays, bytes: await store.dedupMemoryBytes,
+                            memtableBytes: await store.memtableBytes, quarantined: (try? store.index.quarantinedSegments().count) ?? 0)
         if let totals = try? store.index.segmentTotals() {
             metrics.updateStore(unsealed: unsealed, segments: totals.count, bytes: totals.bytes, rows: totals.rows)
         }

@@ -41,6 +41,11 @@ public final class TokentraMetrics: Sendable {
     let segments: CoreMetrics.Gauge
     let segmentBytes: CoreMetrics.Gauge
     let segmentRows: CoreMetrics.Gauge
+    let quarantined: CoreMetrics.Gauge
+    let dedupIDs: CoreMetrics.Gauge
+    let dedupDays: CoreMetrics.Gauge
+    let dedupBytes: CoreMetrics.Gauge
+    let memtableBytes: CoreMetrics.Gauge
     let rollupLag: CoreMetrics.Gauge
     let rollupPending: CoreMetrics.Gauge
     let retentionBytesFreed: CoreMetrics.Counter
@@ -72,6 +77,11 @@ public final class TokentraMetrics: Sendable {
         segments = CoreMetrics.Gauge(label: "tokentra.segments", dimensions: [], factory: factory)
         segmentBytes = CoreMetrics.Gauge(label: "tokentra.segment.bytes", dimensions: [], factory: factory)
         segmentRows = CoreMetrics.Gauge(label: "tokentra.segment.rows", dimensions: [], factory: factory)
+        quarantined = CoreMetrics.Gauge(label: "tokentra.segments.quarantined", dimensions: [], factory: factory)
+        dedupIDs = CoreMetrics.Gauge(label: "tokentra.dedup.cached_ids", dimensions: [], factory: factory)
+        dedupDays = CoreMetrics.Gauge(label: "tokentra.dedup.cached_days", dimensions: [], factory: factory)
+        dedupBytes = CoreMetrics.Gauge(label: "tokentra.dedup.memory.bytes", dimensions: [], factory: factory)
+        memtableBytes = CoreMetrics.Gauge(label: "tokentra.memtable.bytes", dimensions: [], factory: factory)
         rollupLag = CoreMetrics.Gauge(label: "tokentra.rollup.lag.seconds", dimensions: [], factory: factory)
         rollupPending = CoreMetrics.Gauge(label: "tokentra.rollup.pending_buckets", dimensions: [], factory: factory)
         retentionBytesFreed = CoreMetrics.Counter(label: "tokentra.retention.bytes_freed", dimensions: [], factory: factory)
@@ -185,6 +195,14 @@ public final class TokentraMetrics: Sendable {
             walFsyncSeconds.increment(by: Double(stats.fsyncNanoseconds - previous.nanoseconds) / 1e9)
         }
         walLastFsync.record(Double(stats.lastFsyncNanoseconds) / 1e9)
+    }
+
+    func updateDedup(ids: Int, days: Int, bytes: Int, memtableBytes: Int, quarantined: Int) {
+        dedupIDs.record(ids)
+        dedupDays.record(days)
+        dedupBytes.record(bytes)
+        self.memtableBytes.record(memtableBytes)
+        self.quarantined.record(quarantined)
     }
 
     func updateStore(unsealed: Int, segments: Int, bytes: Int, rows: Int) {
