@@ -28,9 +28,10 @@ extension SegmentStore {
                 if let orgID, key.orgID != orgID { continue }
                 if let fromMs, key.dayStart + UTC.msPerDay <= fromMs { continue }
                 if let toMs, key.dayStart >= toMs { continue }
-                for batch in buffer.parts {
+                for part in buffer.parts {
+                    let batch = part.batch
                     var rows: [Int] = []
-                    for i in 0..<batch.count {
+                    for i in part.rowIndices {
                         let t = batch.timestamps[i]
                         if let fromMs, t < fromMs { continue }
                         if let toMs, t >= toMs { continue }

@@ -52,8 +52,12 @@ extension SegmentStore {
         var dirty = Set<DirtyHour>()
         for (key, buffer) in frozen {
             var hours = Set<Int64>()
-            for batch in buffer.parts {
-                for t in batch.timestamps { hours.insert(UTC.hourStart(t)) }
+            for part in buffer.parts {
+                var last = Int64.min
+                for r in part.rowIndices {
+                    let h = UTC.hourStart(part.batch.timestamps[r])
+                    if h != last { hours.insert(h); last = h }
+                }
             }
             for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
         }

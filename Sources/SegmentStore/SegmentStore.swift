@@ -39,7 +39,7 @@ public actor SegmentStore {
         /// zstd level of sealed segments (compaction rewrites at ``compactionZstdLevel``).
         public var sealZstdLevel: Int32 = 3
         /// zstd level of compacted segments.
-        public var compactionZstdLevel: Int32 = SegmentFormat.zstdLevel
+        public var compactionZstdLevel: Int32 = 6
         /// Start a background compaction pass after every seal (the daemon); `tokentra ingest` compacts once at the end.
         public var compactAfterSeal = true
         /// Open without changing anything on disk: no recovery (torn WAL tails and unregistered

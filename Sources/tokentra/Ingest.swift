@@ -60,7 +60,7 @@ struct Ingest: AsyncParsableCommand {
         var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
         storeConfig.memtableEventLimit = Int.max  // sealed below, in step with the input
         storeConfig.backgroundThreads = ProcessInfo.processInfo.activeProcessorCount  // nothing else to serve
-        storeConfig.sealZstdLevel = SegmentFormat.zstdLevel  // a bulk seal is usually a day's final file
+        storeConfig.sealZstdLevel = 6  // a bulk seal is usually a day's final file (9 costs ~15% more CPU for 0.2% fewer bytes)
         storeConfig.compactAfterSeal = false
         let store = try await SegmentStore.open(configuration: storeConfig, logger: makeLogger("tokentra"))
         let horizon = IngestHorizon(index: store.index, overrideDays: maxAgeDays)

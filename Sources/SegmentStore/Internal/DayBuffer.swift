@@ -1,22 +1,22 @@
 import TokentraCore
 
-/// The unsealed events of one (org, day): a list of column batches. Rows are appended to the last
-/// batch until it holds ``partRows``; then a new one starts, so a large memtable never reallocates
-/// and copies its columns as it grows.
+/// The unsealed events of one (org, day): references to the column batches they arrived in, with
+/// the rows of each that belong to this day. Nothing is copied when events are committed; a seal
+/// gathers a day's rows into one batch once (``merged()``), on a worker thread.
 struct DayBuffer: Sendable {
-    static let partRows = 65_536
+    struct Part: Sendable {
+        var batch: EventBatch
+        /// Rows of `batch` in this day; `nil` = every row.
+        var rows: [Int]?
+        var rowIndices: [Int] { rows ?? Array(0..<batch.count) }
+    }
 
-    private(set) var parts: [EventBatch] = []
+    private(set) var parts: [Part] = []
     private(set) var count = 0
 
     mutating func append(rows: [Int], of batch: EventBatch) {
         guard !rows.isEmpty else { return }
-        if rows.count >= Self.partRows / 2 {
-            parts.append(batch.selecting(rows))
-        } else {
-            if parts.isEmpty || parts[parts.count - 1].count + rows.count > Self.partRows { parts.append(EventBatch()) }
-            parts[parts.count - 1].append(rows: rows, of: batch)
-        }
+        parts.append(Part(batch: batch, rows: rows.count == batch.count ? nil : rows))
         count += rows.count
     }
 
@@ -25,14 +25,17 @@ struct DayBuffer: Sendable {
         count += other.count
     }
 
-    /// Every row in one batch (for a seal: built by the encoding task, one day at a time).
+    /// Every row in one batch, in arrival order.
     func merged() -> EventBatch {
-        if parts.count == 1 { return parts[0] }
+        if parts.count == 1 && parts[0].rows == nil { return parts[0].batch }
         var out = EventBatch()
         out.reserveCapacity(count)
-        for p in parts { out.append(p) }
+        for p in parts { out.append(rows: p.rowIndices, of: p.batch) }
         return out
     }
 
-    var memoryBytes: Int { parts.reduce(0) { $0 + $1.memoryBytes } }
+    /// Approximate bytes: each part's share of its batch.
+    var memoryBytes: Int {
+        parts.reduce(0) { $0 + $1.batch.memoryBytes * ($1.rows?.count ?? $1.batch.count) / max(1, $1.batch.count) }
+    }
 }

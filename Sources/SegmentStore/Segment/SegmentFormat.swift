@@ -6,7 +6,7 @@ public enum SegmentFormat {
     public static let headerSize = 8
     /// u32 footer length, u32 footer CRC32C, 8-byte magic.
     public static let trailerSize = 16
-    public static let zstdLevel: Int32 = 9
+    public static let zstdLevel: Int32 = 6
 
     /// How a column's bytes are laid out before zstd.
     public enum Encoding: UInt8, Sendable {
