@@ -35,13 +35,14 @@ extension SegmentStore {
         }
         dedup[key] = DaySet(ids: ids, lastUse: useClock)
         dedupIDs += ids.count
-        evictColdDays(keeping: key)
     }
 
-    /// Drops the least recently used sealed days while the cache is over its budget.
-    func evictColdDays(keeping: DayKey) {
+    /// Drops the least recently used sealed days while the cache is over its budget. Called only at
+    /// points where every day with accepted rows is protected (rows in flight are pending, committed
+    /// rows are counted as unsealed): never between a reservation and its commit.
+    func evictColdDays() {
         guard dedupIDs > configuration.dedupCachedIDs else { return }
-        let candidates = dedup.filter { $0.key != keeping && $0.value.unsealed == 0 && $0.value.pending.isEmpty }
+        let candidates = dedup.filter { $0.value.unsealed == 0 && $0.value.pending.isEmpty }
             .sorted { $0.value.lastUse < $1.value.lastUse }
         for (key, set) in candidates {
             guard dedupIDs > configuration.dedupCachedIDs else { break }

@@ -87,6 +87,7 @@ extension SegmentStore {
         // above and this line, so an actor-isolated snapshot never sees them twice or not at all.
         sealing = [:]
         for (key, buffer) in frozen { dedup[key]?.unsealed -= buffer.count }
+        evictColdDays()
         if let wal { try wal.removeFiles(through: sealedSequence) }
         let result = FlushResult(segments: records.count, events: frozen.values.reduce(0) { $0 + $1.count },
                                  bytes: records.reduce(0) { $0 + $1.bytes })

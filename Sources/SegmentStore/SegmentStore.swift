@@ -289,6 +289,7 @@ public actor SegmentStore {
         }
         let ticket = wal.submit(framed: record)
         inflight[token] = Inflight(ticket: ticket, batch: batch, rows: r.accepted)
+        evictColdDays()  // the accepted rows are pending now: their days stay
         return Claim(token: token, ticket: ticket, acceptedCount: accepted, duplicates: r.duplicates,
                      deferred: r.deferred, waitFor: waitFor)
     }
@@ -355,6 +356,7 @@ public actor SegmentStore {
             dedup[key]?.unsealed += rs.count
             memtableRows += rs.count
         }
+        evictColdDays()  // after the unsealed counts: days with committed rows stay
         if memtableRows >= configuration.memtableEventLimit && flushTask == nil && wal != nil && !closed {
             // Seal in the background; errors are logged and retried by the next flush.
             Task { [logger] in

@@ -23,7 +23,7 @@ struct Ingest: AsyncParsableCommand {
     var maxAgeDays: Int?
     @Option(help: "At most this many errors are listed (all are counted).") var maxErrors: Int = 100
     @Option(help: "Seal into segments every this many events (more: fewer, larger segments; more memory).")
-    var sealEvery: Int = 1_000_000
+    var sealEvery: Int = 500_000
     @Argument(help: "Files to read, or - for stdin.") var files: [String]
 
     struct Failure {
