@@ -127,6 +127,49 @@ import Glibc
         await clean.close()
     }
 
+    /// A retention run killed between its index commit and its unlinks (the state the SIGKILL of
+    /// `RetentionTests.horizonsDryRunRollupsAndCrash` sometimes produces): the deleted days' files
+    /// are unregistered leftovers. Read-only verify reports them (it repairs nothing), a normal
+    /// open (or `tokentra repair`) removes them, and the day stays deleted.
+    @Test func retentionInterruptedAfterItsCommitLeavesFilesThatVerifyReportsAndOpenRemoves() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let now = Store.dayStart(10)
+        let kept = Store.events(10, day: 8, seed: 2)
+        let files: [String]
+        do {
+            let store = try await Store.open(dir)
+            #expect(try await store.ingest(Store.events(10, day: 1, seed: 1) + kept).stored == 20)
+            try await store.flush()
+            try Store.markRolledUp(store)
+            try store.index.setRetentionPolicy(RetentionPolicy(rawDays: 5, hourlyDays: 90, dailyDays: 365), orgID: "org_a", now: now)
+            // What runRetention does first, in one transaction; the "crash" comes before the unlinks.
+            let outcome = try store.index.planRetention(orgID: "org_a", now: now)
+            files = try store.index.applyRetention([outcome])
+            #expect(outcome.segmentDays == [Store.day(1)])
+            #expect(files.count == 1)
+            await store.close()
+        }
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/" + files[0]))
+        var readOnly = SegmentStore.Configuration(dataDirectory: dir.path)
+        readOnly.readOnly = true
+        let verifier = try await SegmentStore.open(configuration: readOnly, logger: Store.logger)
+        #expect(await verifier.recoveryReport.unregisteredFiles == files)
+        let report = try await verifier.verify()
+        #expect(report.problems.map(\.file) == files)
+        #expect(!report.ok)
+        await verifier.close()
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/" + files[0]))
+
+        let store = try await Store.open(dir)
+        #expect(await store.recoveryReport.unregisteredFiles == files)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/" + files[0]))
+        let verified = try await store.verify()
+        #expect(verified.ok)
+        #expect(try await Store.allEvents(store) == Store.sorted(kept))
+        await store.close()
+    }
+
     // MARK: (b) a torn record in an older WAL file
 
     @Test func tornRecordInAnOlderWALFileIsRefusedWithFileAndOffset() async throws {
