@@ -158,8 +158,9 @@ package enum FaultInjection {
         gates.withLock { _ = $0.released.insert(name) }
     }
 
-    private static func waitForRelease(_ name: String) {
-        let generation = gates.withLock { $0.generation }
+    /// - Parameter generation: the gates' generation when the rule fired (read under the rules' lock,
+    ///   so a ``reset()`` that removed the rule afterwards also lets this call go).
+    private static func waitForRelease(_ name: String, generation: UInt64) {
         while !gates.withLock({ $0.generation != generation || $0.released.contains(name) }) {
             usleep(500)
         }
@@ -181,19 +182,20 @@ package enum FaultInjection {
     @inline(__always)
     static func check(_ operation: Operation, _ path: String, _ otherPath: String? = nil) -> Effect? {
         guard active.load(ordering: .relaxed) else { return nil }
-        let (effect, waits) = evaluate(operation, path, otherPath)
+        let (effect, waits, generation) = evaluate(operation, path, otherPath)
         for w in waits {
             switch w {
             case .delay(let ms): usleep(useconds_t(max(0, ms)) * 1000)
-            case .hold(let name): waitForRelease(name)
+            case .hold(let name): waitForRelease(name, generation: generation)
             case .fail, .shortWrite: break
             }
         }
         return effect
     }
 
-    private static func evaluate(_ operation: Operation, _ path: String, _ otherPath: String?) -> (Effect?, [Effect]) {
+    private static func evaluate(_ operation: Operation, _ path: String, _ otherPath: String?) -> (Effect?, [Effect], UInt64) {
         rules.withLock { list in
+            let generation = gates.withLock { $0.generation }
             var failure: Int32?
             var limit: Int?
             var waits: [Effect] = []
@@ -217,8 +219,8 @@ package enum FaultInjection {
                     waits.append(list[i].rule.effect)
                 }
             }
-            if let failure { return (.fail(failure), waits) }
-            return (limit.map { .shortWrite($0) }, waits)
+            if let failure { return (.fail(failure), waits, generation) }
+            return (limit.map { .shortWrite($0) }, waits, generation)
         }
     }
 }
