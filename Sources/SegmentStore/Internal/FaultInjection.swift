@@ -27,7 +27,18 @@ import Darwin
 /// Matching: a rule applies to a call when the operation is the same and the call's path (for
 /// ``Operation/rename``: either path) contains ``Rule/pathContains``. Every applicable rule counts
 /// the call; a rule *fires* according to its ``Trigger``. When several rules fire on one call, the
-/// first installed ``Effect/fail(_:)`` wins; otherwise the smallest ``Effect/shortWrite(_:)`` applies.
+/// call first waits for every firing ``Effect/delay(milliseconds:)`` and ``Effect/hold(_:)`` (in
+/// installation order), then the first installed ``Effect/fail(_:)`` wins; otherwise the smallest
+/// ``Effect/shortWrite(_:)`` applies. So a delay rule and a fail rule on the same call make the call
+/// fail late:
+///
+/// ```swift
+/// // The first WAL write blocks until the test releases it, then fails with ENOSPC.
+/// let held = FaultInjection.install(.init(path: dir.path + "/wal/", .write, on: .nth(1), .hold("A")))
+/// FaultInjection.install(.init(path: dir.path + "/wal/", .write, on: .nth(1), .fail(ENOSPC)))
+/// ...                                            // until FaultInjection.fired(held) == 1
+/// FaultInjection.release("A")
+/// ```
 package enum FaultInjection {
     /// The intercepted system calls.
     package enum Operation: String, Sendable, Hashable, CaseIterable {
@@ -68,6 +79,14 @@ package enum FaultInjection {
         /// a short write; ``FileIO/writeAll(_:_:path:)-(Int32,UnsafeRawBufferPointer,String)`` then
         /// writes the rest in further calls. Ignored for other operations.
         case shortWrite(Int)
+        /// The call sleeps this long on its thread, then proceeds (or applies another firing rule's
+        /// failure or short write).
+        case delay(milliseconds: Int)
+        /// The call blocks its thread until ``release(_:)`` is called with this name (or ``reset()``),
+        /// then proceeds like after a ``delay(milliseconds:)``. ``fired(_:)`` counts it as soon as it
+        /// starts waiting, so a test can tell that the operation is in progress. Meant for the WAL
+        /// writer thread or a short compaction step: a held call occupies a thread.
+        case hold(String)
     }
 
     /// One fault: where, which call, and what happens.
@@ -100,6 +119,14 @@ package enum FaultInjection {
     private static let active = Atomic<Bool>(false)
     private static let rules = Mutex<[Installed]>([])
 
+    private struct Gates {
+        /// Bumped by ``reset()``: every hold that started before lets its call go.
+        var generation: UInt64 = 0
+        var released: Set<String> = []
+    }
+
+    private static let gates = Mutex(Gates())
+
     /// Adds a rule to the plan (after the ones already installed).
     @discardableResult
     package static func install(_ rule: Rule) -> RuleID {
@@ -112,13 +139,31 @@ package enum FaultInjection {
         return id
     }
 
-    /// Removes every rule and restores the default ``WriteAheadLog/fatalHandler``.
+    /// Removes every rule, lets every held call go (and forgets released names) and restores the
+    /// default ``WriteAheadLog/fatalHandler``.
     package static func reset() {
         rules.withLock { list in
             active.store(false, ordering: .sequentiallyConsistent)
             list.removeAll()
         }
+        gates.withLock { g in
+            g.generation += 1
+            g.released.removeAll()
+        }
         WriteAheadLog.fatalHandler = WriteAheadLog.defaultFatalHandler
+    }
+
+    /// Lets the calls held by ``Effect/hold(_:)`` rules named `name` go, now and later (until ``reset()``).
+    package static func release(_ name: String) {
+        gates.withLock { _ = $0.released.insert(name) }
+    }
+
+    /// - Parameter generation: the gates' generation when the rule fired (read under the rules' lock,
+    ///   so a ``reset()`` that removed the rule afterwards also lets this call go).
+    private static func waitForRelease(_ name: String, generation: UInt64) {
+        while !gates.withLock({ $0.generation != generation || $0.released.contains(name) }) {
+            usleep(500)
+        }
     }
 
     /// How many times the rule has fired so far (0 after ``reset()``).
@@ -132,16 +177,28 @@ package enum FaultInjection {
     }
 
     /// Called by ``FileIO`` before a system call: the effect to apply, or `nil` to proceed normally.
+    /// Waits for the firing delays and holds (outside the lock), so the result is only ever
+    /// ``Effect/fail(_:)``, ``Effect/shortWrite(_:)`` or `nil`.
     @inline(__always)
     static func check(_ operation: Operation, _ path: String, _ otherPath: String? = nil) -> Effect? {
         guard active.load(ordering: .relaxed) else { return nil }
-        return evaluate(operation, path, otherPath)
+        let (effect, waits, generation) = evaluate(operation, path, otherPath)
+        for w in waits {
+            switch w {
+            case .delay(let ms): usleep(useconds_t(max(0, ms)) * 1000)
+            case .hold(let name): waitForRelease(name, generation: generation)
+            case .fail, .shortWrite: break
+            }
+        }
+        return effect
     }
 
-    private static func evaluate(_ operation: Operation, _ path: String, _ otherPath: String?) -> Effect? {
+    private static func evaluate(_ operation: Operation, _ path: String, _ otherPath: String?) -> (Effect?, [Effect], UInt64) {
         rules.withLock { list in
+            let generation = gates.withLock { $0.generation }
             var failure: Int32?
             var limit: Int?
+            var waits: [Effect] = []
             for i in list.indices where list[i].rule.operation == operation {
                 let needle = list[i].rule.pathContains
                 guard path.contains(needle) || (otherPath?.contains(needle) ?? false) else { continue }
@@ -157,10 +214,13 @@ package enum FaultInjection {
                     guard operation == .write else { continue }
                     list[i].fired += 1
                     limit = min(limit ?? k, k)
+                case .delay, .hold:
+                    list[i].fired += 1
+                    waits.append(list[i].rule.effect)
                 }
             }
-            if let failure { return .fail(failure) }
-            return limit.map { .shortWrite($0) }
+            if let failure { return (.fail(failure), waits, generation) }
+            return (limit.map { .shortWrite($0) }, waits, generation)
         }
     }
 }

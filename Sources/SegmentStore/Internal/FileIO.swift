@@ -35,6 +35,7 @@ enum FileIO {
             case nil: break
             case .fail(let err): throw errnoError("write", path, err)
             case .shortWrite(let limit): request = min(request, limit)
+            case .delay, .hold: break  // already waited for inside `check`
             }
             let n = Glibc.write(fd, bytes.baseAddress! + done, request)
             if n < 0 {
