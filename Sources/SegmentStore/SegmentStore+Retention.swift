@@ -9,7 +9,8 @@ extension SegmentStore {
     /// state of the deleted events, and records the run in `job_runs` (job `retention`).
     ///
     /// The index is updated in one transaction before any file is unlinked, so a crash at any
-    /// point leaves a store that `verify` accepts (unregistered files are deleted at start) and
+    /// point leaves a store whose only leftovers are unregistered files (`verify` reports them; the next
+    /// open or `tokentra repair` deletes them) and
     /// that the next run finishes. With `dryRun` nothing is changed.
     public func runRetention(now: Int64, orgID: String? = nil, dryRun: Bool) async throws -> [RetentionOutcome] {
         if !dryRun { try await flush() }  // every acknowledged event is in segments, with its dirty marks

@@ -40,8 +40,9 @@ public actor SegmentStore {
         public var sealZstdLevel: Int32 = 3
         /// zstd level of compacted segments.
         public var compactionZstdLevel: Int32 = 6
-        /// Start a background compaction pass after every seal (the daemon); `tokentra ingest` compacts once at the end.
-        public var compactAfterSeal = true
+        /// Start a background compaction pass after every seal (`tokentra serve` turns it on; `tokentra ingest`
+        /// compacts once at the end).
+        public var compactAfterSeal = false
         /// Open without changing anything on disk: no recovery (torn WAL tails and unregistered
         /// files are reported, not repaired) and no writes (`verify`).
         public var readOnly = false

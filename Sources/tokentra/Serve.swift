@@ -61,6 +61,7 @@ struct Serve: AsyncParsableCommand {
         let prices = try loadPriceTable(dataDir: dir)
         var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
         storeConfig.memtableEventLimit = settings.memtableEventLimit
+        storeConfig.compactAfterSeal = true
         var decoderConfig = EventDecoderConfiguration()
         decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
         let notifier = SystemdNotifier.fromEnvironment()

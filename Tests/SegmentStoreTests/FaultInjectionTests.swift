@@ -14,7 +14,7 @@ import Glibc
 /// Full disks, short writes and fsync failures on real files, through the ``FaultInjection`` seam.
 /// Every rule matches only this test's temporary directory (the plan is process-wide), and the
 /// suite is serialized and resets the plan around every test.
-@Suite(.serialized) struct FaultInjectionTests {
+@Suite(.serialized, .faultIsolated) struct FaultInjectionTests {
     let logger = Logger(label: "test")
 
     init() { FaultInjection.reset() }

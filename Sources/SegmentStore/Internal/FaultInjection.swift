@@ -139,6 +139,38 @@ package enum FaultInjection {
         return id
     }
 
+    /// Runs `body` while no other caller of ``exclusive(_:)`` runs: the plan is process-wide, so
+    /// tests in different suites (or test targets) that install rules take turns through this.
+    package static func exclusive(_ body: () async throws -> Void) async throws {
+        await turnstile.enter()
+        do {
+            try await body()
+        } catch {
+            await turnstile.leave()
+            throw error
+        }
+        await turnstile.leave()
+    }
+
+    private actor Turnstile {
+        var busy = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+
+        func enter() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func leave() {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+    }
+
+    private static let turnstile = Turnstile()
+
     /// Removes every rule, lets every held call go (and forgets released names) and restores the
     /// default ``WriteAheadLog/fatalHandler``.
     package static func reset() {

@@ -52,7 +52,9 @@ final class TestDaemon: Sendable {
         configure(&config)
         var logger = Logger(label: "test")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        let store = try await SegmentStore.open(configuration: .init(dataDirectory: config.dataDirectory), logger: logger)
+        var storeConfig = SegmentStore.Configuration(dataDirectory: config.dataDirectory)
+        storeConfig.compactAfterSeal = true  // as `tokentra serve`
+        let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = TokentraMetrics(factory: TokentraMetrics.makePrometheusFactory(registry: registry))
         var decoderConfig = EventDecoderConfiguration()
