@@ -4,17 +4,20 @@
 # event new), then reports events/s, latency percentiles (time to the durable ack), and the
 # daemon's CPU time and peak RSS.
 #
-# Usage: scripts/loadgen.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-b BATCH] [--debug]
+# Usage: scripts/loadgen.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-b BATCH] [-D DATA_DIR] [--debug]
+# -D serves an existing data directory (e.g. one holding 30 days of history) instead of a fresh one;
+# the load then goes to today's (org, day), so the history must not cost memory.
 # Needs wrk (apt-get install wrk). Sends traffic to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-connections=8 threads=1 duration=15 batch=100 config=release
+connections=8 threads=1 duration=15 batch=100 config=release datadir=
 while [ $# -gt 0 ]; do
     case "$1" in
         -c) connections=$2; shift 2 ;;
         -t) threads=$2; shift 2 ;;
         -d) duration=$2; shift 2 ;;
         -b) batch=$2; shift 2 ;;
+        -D) datadir=$2; shift 2 ;;
         --debug) config=debug; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -23,12 +26,13 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 [ "$config" = debug ] || swift build -c release --product tokentra >/dev/null
 bin=.build/$config/tokentra
 dir=$(mktemp -d /tmp/tokentra-load.XXXXXX)
+data=${datadir:-$dir/data}
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-key=$("$bin" keys create --data-dir "$dir/data" --org org_load --name load --rate-minute 0 --rate-day 0 --format json |
+key=$("$bin" keys create --data-dir "$data" --org org_load --name load --rate-minute 0 --rate-day 0 --format json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-TOKENTRA_LOG_LEVEL=${TOKENTRA_LOG_LEVEL:-warning} "$bin" serve --data-dir "$dir/data" --port 0 > "$dir/out" 2> "$dir/err" &
+TOKENTRA_LOG_LEVEL=${TOKENTRA_LOG_LEVEL:-warning} "$bin" serve --data-dir "$data" --port 0 > "$dir/out" 2> "$dir/err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out")
@@ -42,7 +46,9 @@ end=$(date +%s.%N)
 cpu_end=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 cat "$dir/wrk.txt"
-stored=$(curl -s "http://127.0.0.1:$port/metrics" | awk -F' ' '/^tokentra_ingest_events\{result="stored"/ {print $2}')
+curl -s "http://127.0.0.1:$port/metrics" > "$dir/metrics.txt"
+stored=$(awk -F' ' '/^tokentra_ingest_events\{result="stored"/ {print $2}' "$dir/metrics.txt")
+grep -E '^tokentra_(dedup|memtable|store_unsealed|segments )' "$dir/metrics.txt" || true
 python3 - "$dir/wrk.txt" "$batch" "$start" "$end" "$cpu_start" "$cpu_end" "$ticks" "$rss" "${stored:-0}" "$connections" "$dir/wrk.cpu" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

@@ -37,6 +37,21 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The column batch every event passes through (decoder → WAL record → memtable → segment).
+    Benchmark("EventBatchAppend1000", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var batch = EventBatch()
+            for e in events.prefix(1000) { batch.append(e) }
+            blackHole(batch)
+        }
+    }
+
+    let biggestBatch = EventBatch(biggest)
+    Benchmark("EventBatchGatherHalf") { benchmark in
+        let rows = Array(stride(from: 0, to: biggestBatch.count, by: 2))
+        for _ in benchmark.scaledIterations { blackHole(biggestBatch.selecting(rows)) }
+    }
+
     Benchmark("SegmentEncodeOrgDay") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(SegmentWriter.encode(events: biggest, orgID: biggest[0].orgID, day: "2026-11-01") { _, _ in nil })

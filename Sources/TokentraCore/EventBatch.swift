@@ -142,9 +142,9 @@ public struct EventBatch: Sendable {
 
     mutating func appendPromptHash(_ h: String?) {
         guard let h else { hashRef.append(-1); return }
-        if let raw = Hex32.decode(h) {
-            hashRef.append(Int32(hashRaw.count / 32))
-            hashRaw.append(contentsOf: raw)
+        let start = hashRaw.count
+        if Hex32.decode(h, appendingTo: &hashRaw) {
+            hashRef.append(Int32(start / 32))
         } else {
             hashRef.append(-2 - Int32(hashTexts.count))
             hashTexts.append(h)
@@ -327,6 +327,23 @@ public struct EventBatch: Sendable {
 
 /// 64 lowercase hex digits ⇄ 32 bytes (prompt hashes). Uppercase hex is not packed, so it round-trips as text.
 public enum Hex32 {
+    /// Appends the 32 bytes of `s` to `out` when `s` is 64 lowercase hex digits; else leaves `out` as it was.
+    public static func decode(_ s: String, appendingTo out: inout [UInt8]) -> Bool {
+        var s = s
+        return s.withUTF8 { u -> Bool in
+            guard u.count == 64 else { return false }
+            let start = out.count
+            for i in 0..<32 {
+                guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else {
+                    out.removeLast(out.count - start)
+                    return false
+                }
+                out.append(hi << 4 | lo)
+            }
+            return true
+        }
+    }
+
     public static func decode(_ s: String) -> [UInt8]? {
         var s = s
         return s.withUTF8 { u -> [UInt8]? in

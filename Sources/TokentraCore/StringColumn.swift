@@ -127,24 +127,37 @@ public struct StringColumn: Sendable {
     }
 
     /// Appends the codes of `rows` of `other` (remapped into this column); `rowCount` rows precede them.
+    /// Only the values these rows use are interned (a day's rows of a large parsed batch use few of
+    /// its user ids).
     public mutating func append(rows: [Int], of other: StringColumn, rowCount: Int) {
         if other.isAllNull {
             if !codes.isEmpty { codes.append(contentsOf: repeatElement(0, count: rows.count)) }
             return
         }
-        let map = remap(from: other)
+        let unmapped = UInt32.max
+        var map = [UInt32](repeating: unmapped, count: other.values.count + 1)
+        map[0] = 0
+        var mapped = [UInt32]()
+        mapped.reserveCapacity(rows.count)
+        var anyValue = false
+        other.codes.withUnsafeBufferPointer { src in
+            for r in rows {
+                let c = Int(src[r])
+                var m = map[c]
+                if m == unmapped {
+                    m = intern(other.values[c - 1])
+                    map[c] = m
+                }
+                if m != 0 { anyValue = true }
+                mapped.append(m)
+            }
+        }
+        guard anyValue || !codes.isEmpty else { return }
         if codes.isEmpty {
             codes.reserveCapacity(rowCount + rows.count)
             codes.append(contentsOf: repeatElement(0, count: rowCount))
-        } else {
-            codes.reserveCapacity(codes.count + rows.count)
         }
-        map.withUnsafeBufferPointer { m in
-            other.codes.withUnsafeBufferPointer { src in
-                for r in rows { codes.append(m[Int(src[r])]) }
-            }
-        }
-        if !codes.contains(where: { $0 != 0 }) { codes = [] }
+        codes.append(contentsOf: mapped)
     }
 
     /// For each code of `other`, the code of the same value in this column (interning new values).

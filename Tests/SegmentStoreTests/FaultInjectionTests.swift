@@ -167,6 +167,34 @@ import Glibc
         #expect(r.events == b1 + b2)
     }
 
+    /// A full disk when the WAL rotates is not fatal: records meant for the new file are rejected
+    /// (`storageFull`, nothing acknowledged), the file is created again for the next record.
+    @Test func walFileCreationOnFullDiskRejectsThenRecovers() async throws {
+        defer { FaultInjection.reset() }
+        let recorder = FatalRecorder()
+        recorder.install()
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let walDir = dir.file("wal")
+        let wal = try WriteAheadLog(directory: walDir, firstSequence: 1, logger: logger)
+        let (b1, p1) = Self.payload(3, seed: 41)
+        let (b2, p2) = Self.payload(2, seed: 42)
+        try await wal.append(p1)
+        let rule = FaultInjection.install(.init(path: walDir + "/" + WriteAheadLog.fileName(2), .open, .fail(ENOSPC)))
+        #expect(wal.rotate() == 1)
+        let error = await #expect(throws: SegmentError.self) { try await wal.append(p2) }
+        #expect(error?.code == .storageFull)
+        #expect(FaultInjection.fired(rule) >= 1)
+        #expect(recorder.all.isEmpty)
+        FaultInjection.reset()
+        #expect(try await wal.append(p2) == 2)
+        wal.close()
+        #expect(WriteAheadLog.existingSequences(directory: walDir) == [1, 2])
+        #expect(try WriteAheadLog.recover(directory: walDir, sequence: 1, repair: false).events == b1)
+        #expect(try WriteAheadLog.recover(directory: walDir, sequence: 2, repair: false).events == b2)
+    }
+
+    /// Any other failure to create the next WAL file (here EIO) is fatal.
     @Test func walFileCreationFailureOnRotationIsFatal() async throws {
         defer { FaultInjection.reset() }
         let recorder = FatalRecorder()
@@ -177,7 +205,7 @@ import Glibc
         let wal = try WriteAheadLog(directory: walDir, firstSequence: 1, logger: logger)
         let (b1, p1) = Self.payload(3, seed: 41)
         try await wal.append(p1)
-        let rule = FaultInjection.install(.init(path: walDir + "/" + WriteAheadLog.fileName(2), .open, .fail(ENOSPC)))
+        let rule = FaultInjection.install(.init(path: walDir + "/" + WriteAheadLog.fileName(2), .open, .fail(EIO)))
         #expect(wal.rotate() == 1)
         await #expect(throws: SegmentError.self) { try await wal.append(p1) }
         #expect(FaultInjection.fired(rule) == 1)

@@ -50,12 +50,20 @@ import Glibc
 
     static func body(_ ids: [String]) -> String { Payload.batch(ids.map { Payload.event(id: $0) }) }
 
+    /// A daemon whose jobs never seal (so the WAL never rotates during the test), and the path of the
+    /// WAL file its next record goes to (fault rules match that file only, never a new file's header).
+    static func start() async throws -> (TestDaemon, String) {
+        let d = try await TestDaemon.start({ $0.sealIntervalSeconds = 3600 }, hooks: .init(rollup: { _ in }, retention: { _ in }))
+        let walDir = d.store.configuration.dataDirectory + "/wal"
+        let newest = try #require(WriteAheadLog.existingSequences(directory: walDir).last)
+        return (d, WriteAheadLog.path(directory: walDir, sequence: newest))
+    }
+
     @Test func retryOfAnInflightBatchIsAcknowledgedOnlyAfterTheOriginalIsDurable() async throws {
         defer { FaultInjection.reset() }
-        let d = try await TestDaemon.start()
+        let (d, walPath) = try await Self.start()
         let (key, _) = try d.createKey()
         let ids = (0..<50).map { _ in UUID().uuidString.lowercased() }
-        let walPath = d.store.configuration.dataDirectory + "/wal/"
         let held = FaultInjection.install(.init(path: walPath, .write, on: .nth(1), .hold("original")))
 
         let original = Pending(d, key: key, body: Self.body(ids))
@@ -83,10 +91,9 @@ import Glibc
 
     @Test func retryIsStoredWhenTheOriginalWriteFails() async throws {
         defer { FaultInjection.reset() }
-        let d = try await TestDaemon.start()
+        let (d, walPath) = try await Self.start()
         let (key, _) = try d.createKey()
         let ids = (0..<40).map { _ in UUID().uuidString.lowercased() }
-        let walPath = d.store.configuration.dataDirectory + "/wal/"
         let held = FaultInjection.install(.init(path: walPath, .write, on: .nth(1), .hold("original")))
         FaultInjection.install(.init(path: walPath, .write, on: .nth(1), .fail(ENOSPC)))
 

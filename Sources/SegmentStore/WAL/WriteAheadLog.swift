@@ -231,14 +231,26 @@ public final class WriteAheadLog: @unchecked Sendable {
 
             if rotateTo != fileSequence {
                 // Everything in the old file is already fsync'd (each chunk is synced before it completes).
-                Glibc.close(fd)
+                let newFD: Int32
                 do {
-                    fd = try Self.createFile(directory: directory, sequence: rotateTo)
+                    newFD = try Self.createFile(directory: directory, sequence: rotateTo)
+                } catch let error as SegmentError where error.code == .storageFull {
+                    // A full disk is not fatal: the records meant for the new file are rejected (their
+                    // callers answer 507) and the file is created again for the next record.
+                    unlink(Self.path(directory: directory, sequence: rotateTo))
+                    logger.error("cannot create a WAL file: disk full; batch rejected", metadata: [
+                        "wal.sequence": "\(rotateTo)", "error": "\(error)",
+                    ])
+                    for w in chunk?.waiters ?? [] { w.complete(error) }
+                    if chunk == nil { usleep(100_000) }
+                    continue
                 } catch {
                     let message = "cannot create WAL file \(Self.fileName(rotateTo)): \(error)"
                     fatal(message)
-                    return stopAfterFatal(message, failing: chunk?.waiters ?? [], openFD: nil)
+                    return stopAfterFatal(message, failing: chunk?.waiters ?? [], openFD: fd)
                 }
+                Glibc.close(fd)
+                fd = newFD
                 fileSequence = rotateTo
                 offset = off_t(Self.headerSize)
             }
