@@ -142,19 +142,24 @@ extension SegmentStore {
         var plans: [MergePlan] = []
         for (key, list) in byDay.sorted(by: { $0.key < $1.key }) where list.count > 1 {
             let small = list.filter { $0.rows < maxRows / 2 }.sorted { ($0.rows, $0.file) < ($1.rows, $1.file) }
-            if all || key.dayStart < closedBefore {
-                // A closed day: merge everything small into as few files as the row cap allows.
-                plans += pack(small, key: key, maxRows: maxRows)
-                continue
-            }
+            let closed = all || key.dayStart < closedBefore
             var tiers: [Int: [SegmentRecord]] = [:]
             for s in small {
                 var tier = 0, rows = max(1, s.rows)
                 while rows >= 4096 { rows /= 4; tier += 1 }
                 tiers[tier, default: []].append(s)
             }
-            for (_, members) in tiers.sorted(by: { $0.key < $1.key }) where members.count >= 4 {
-                plans += pack(members, key: key, maxRows: maxRows)
+            // An open day merges tiers of 4; a closed day (no more writes expected) tiers of 2, so it
+            // ends with a few files, and a handful of late events never rewrites its big segment.
+            var carry: [SegmentRecord] = []
+            for (_, members) in tiers.sorted(by: { $0.key < $1.key }) {
+                let group = carry + members
+                if group.count >= (closed ? 2 : 4) {
+                    plans += pack(group, key: key, maxRows: maxRows)
+                    carry = []
+                } else if closed {
+                    carry = group  // a lone small segment joins the next tier up
+                }
             }
         }
         return plans

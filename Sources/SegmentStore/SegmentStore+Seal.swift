@@ -19,21 +19,34 @@ extension SegmentStore {
     /// segments are never rewritten here), registers them in the index (with their dirty rollup
     /// hours and the WAL checkpoint, in one transaction) and drops the sealed WAL files. Ingest
     /// goes on meanwhile: new events go to a fresh memtable.
+    ///
+    /// - Parameter keepingNewestDays: `nil` seals everything. `k` seals only the days more than `k`
+    ///   days older than the newest day in the memtable (a time-ordered bulk import then seals each
+    ///   day once, when it is complete), and leaves the WAL alone: the kept events' records stay in
+    ///   it, and the sealed ones are skipped as duplicates if it is ever replayed. When no day is that
+    ///   old, everything is sealed.
     @discardableResult
-    public func flush() async throws -> FlushResult {
+    public func flush(keepingNewestDays: Int? = nil) async throws -> FlushResult {
         while let running = flushTask {
             _ = try? await running.value
             // The owner clears it when it resumes; don't spin waiting for that.
             if flushTask == running { flushTask = nil }
         }
-        let task = Task { try await self.performFlush() }
+        var only: Set<DayKey>?
+        if let k = keepingNewestDays, let newest = memtable.keys.map(\.dayStart).max() {
+            let old = Set(memtable.keys.filter { $0.dayStart < newest - Int64(k) * UTC.msPerDay })
+            if !old.isEmpty { only = old }
+        }
+        let selection = only
+        let task = Task { try await self.performFlush(only: selection) }
         flushTask = task
         defer { if flushTask == task { flushTask = nil } }
         return try await task.value
     }
 
-    private func performFlush() async throws -> FlushResult {
+    private func performFlush(only: Set<DayKey>? = nil) async throws -> FlushResult {
         guard !configuration.readOnly else { return FlushResult() }
+        if let only { return try await sealDays(only) }
         let sealedSequence = wal?.rotate() ?? 0
         // Batches logged in files ≤ sealedSequence must reach the memtable (or fail) first.
         while inflight.values.contains(where: { ($0.ticket?.sequence ?? 0) <= sealedSequence }) {
@@ -110,6 +123,45 @@ extension SegmentStore {
         segmentCounter += 1
         let ms = Int64(Date().timeIntervalSince1970 * 1000)
         return "\(ms)-\(segmentCounter)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    /// Seals the memtable's buffers of `keys` only, without touching the WAL (see ``flush(keepingNewestDays:)``).
+    private func sealDays(_ keys: Set<DayKey>) async throws -> FlushResult {
+        var frozen: [DayKey: DayBuffer] = [:]
+        for k in keys { if let b = memtable.removeValue(forKey: k) { frozen[k] = b } }
+        memtableRows -= frozen.values.reduce(0) { $0 + $1.count }
+        sealing = frozen
+        var dirty = Set<DirtyHour>()
+        for (key, buffer) in frozen {
+            var hours = Set<Int64>()
+            for part in buffer.parts {
+                for r in part.rowIndices { hours.insert(UTC.hourStart(part.batch.timestamps[r])) }
+            }
+            for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let records: [SegmentRecord]
+        do {
+            records = try await Self.writeSegments(
+                Array(frozen), dataDirectory: dataDirectory, batchTag: uniqueTag(), now: now, rates: configuration.rates,
+                level: configuration.sealZstdLevel, workers: workers)
+            do {
+                _ = try index.commitSeal(segments: records, dirty: dirty, sealedThrough: 0, now: now)
+            } catch {
+                for r in records { try? FileIO.remove(dataDirectory + "/" + r.file) }
+                throw error
+            }
+        } catch {
+            for (key, buffer) in frozen { memtable[key, default: DayBuffer()].append(buffer) }
+            memtableRows += frozen.values.reduce(0) { $0 + $1.count }
+            sealing = [:]
+            throw error
+        }
+        sealing = [:]
+        for (key, buffer) in frozen { dedup[key]?.unsealed -= buffer.count }
+        evictColdDays()
+        return FlushResult(segments: records.count, events: frozen.values.reduce(0) { $0 + $1.count },
+                           bytes: records.reduce(0) { $0 + $1.bytes })
     }
 
     /// Directory name for an org: safe characters kept, anything else percent-encoded.

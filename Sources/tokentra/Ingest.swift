@@ -107,7 +107,12 @@ struct Ingest: AsyncParsableCommand {
                             stored.stored += r.stored
                             stored.duplicateIndices += r.duplicateIndices
                         }
-                        if await store.unsealedCount >= sealEvery { try await store.flush() }
+                        if await store.unsealedCount >= sealEvery {
+                            // Complete days first (a time-ordered file then seals each day once); all
+                            // of it when that frees too little (one day, or an unordered file).
+                            try await store.flush(keepingNewestDays: 1)
+                            if await store.unsealedCount >= sealEvery / 2 { try await store.flush() }
+                        }
                         return (stored, result)
                     }
                 }
