@@ -148,8 +148,10 @@ public struct TokentraDaemon: Sendable {
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
         }
         let metrics = self.metrics
+        let horizon = self.horizon
         let retention: @Sendable (Int64) async throws -> Void = hooks.retention ?? { now in
             let outcomes = try await store.runRetention(now: now, dryRun: false)
+            horizon.invalidate()  // days whose raw data just went are refused from now on (RAW_DATA_RETIRED)
             metrics.recordRetention(bytesFreed: outcomes.reduce(0) { $0 + $1.bytes },
                                     segmentsDeleted: outcomes.reduce(0) { $0 + $1.segmentFiles.count }, at: now)
         }

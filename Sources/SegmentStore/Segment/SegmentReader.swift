@@ -335,7 +335,7 @@ public struct SegmentReader: Sendable {
             for i in 0..<n {
                 switch raw[i] {
                 case 0: out.append(nil)
-                case 1: out.append(HexCodec.encode(try payload.raw(32)))
+                case 1: out.append(Hex32.encode(try payload.raw(32)))
                 case 2: out.append(nil)  // filled below, after the fixed-size payloads
                 case let t: throw SegmentError(.corrupt, "unknown prompt hash tag \(t)")
                 }

@@ -313,36 +313,3 @@ struct BitWriter {
         return bytes
     }
 }
-
-/// Lowercase hex of 32-byte hashes, so prompt hashes take 32 bytes instead of 64.
-enum HexCodec {
-    static func decode32(_ s: String) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count == 64 else { return nil }
-        var out = [UInt8](repeating: 0, count: 32)
-        for i in 0..<32 {
-            guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else { return nil }
-            out[i] = hi << 4 | lo
-        }
-        return out
-    }
-
-    @inline(__always) static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        default: return nil  // uppercase hex is stored as text so it round-trips exactly
-        }
-    }
-
-    static func encode(_ bytes: ArraySlice<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}

@@ -1,38 +1,8 @@
 import TokentraCore
 
-/// Row-oriented binary encoding of events inside WAL records (see schema/wal-format.md).
+/// Decoder of the row-oriented events of version-1 WAL records (type 1, schema/wal-format.md): files
+/// written by an older tokentra are still replayed. New records are column batches (``EventBatchCodec``).
 enum EventRecordCodec {
-    static func encode(_ p: UnsafePointer<UsageEvent>, into w: inout ByteWriter) {
-        w.string(p.pointee.orgID)
-        w.u64(p.pointee.requestID.high)
-        w.u64(p.pointee.requestID.low)
-        w.optionalString(p.pointee.requestID.text)
-        w.varint(p.pointee.timestampMs)
-        w.string(p.pointee.provider)
-        w.string(p.pointee.model)
-        w.uvarint(UInt64(p.pointee.inputTokens))
-        w.uvarint(UInt64(p.pointee.outputTokens))
-        w.uvarint(UInt64(p.pointee.cachedTokens))
-        w.uvarint(UInt64(p.pointee.totalTokens))
-        w.varint(p.pointee.inputCost.units)
-        w.varint(p.pointee.outputCost.units)
-        w.varint(p.pointee.cachedCost.units)
-        w.varint(p.pointee.totalCost.units)
-        w.uvarint(UInt64(p.pointee.costSource.code))
-        w.uvarint(UInt64(p.pointee.latencyMs))
-        w.uvarint(p.pointee.timeToFirstTokenMs.map { UInt64($0) + 1 } ?? 0)
-        var flags: UInt8 = 0
-        if p.pointee.wasCached { flags |= 1 }
-        if p.pointee.isError { flags |= 2 }
-        w.u8(flags)
-        for s in [p.pointee.feature, p.pointee.team, p.pointee.project, p.pointee.costCenter, p.pointee.userID, p.pointee.environment, p.pointee.metadata,
-                  p.pointee.cacheHitType, p.pointee.originalModel, p.pointee.routedByRule, p.pointee.errorCode, p.pointee.errorType, p.pointee.errorMessage,
-                  p.pointee.promptHash, p.pointee.sdkVersion, p.pointee.sdkLanguage, p.pointee.hostname, p.pointee.cloudProvider, p.pointee.instanceID,
-                  p.pointee.k8sPod, p.pointee.k8sNamespace, p.pointee.k8sNode] {
-            w.optionalString(s)
-        }
-    }
-
     static func decode(_ r: inout ByteReader) throws(SegmentError) -> UsageEvent {
         let org = try r.string()
         let high = try r.u64()

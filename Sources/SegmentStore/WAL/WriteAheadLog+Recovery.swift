@@ -121,31 +121,16 @@ extension WriteAheadLog {
 
     /// Encodes a column batch as one framed WAL record of type 2 (header patched in place, no copies).
     static func record(for batch: EventBatch) -> [UInt8] {
-        var w = ByteWriter(capacity: batch.count * 200 + 1024)
-        w.u32(0)  // length, patched below
-        w.u32(0)  // CRC32C, patched below
-        w.u8(typeBatch)
-        EventBatchCodec.encode(batch, into: &w)
-        var bytes = w.bytes
-        let length = UInt32(bytes.count - recordHeaderSize)
-        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
-        for i in 0..<4 {
-            bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
-            bytes[4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))
-        }
-        return bytes
+        framedRecord(type: typeBatch, capacity: batch.count * 200 + 1024) { EventBatchCodec.encode(batch, into: &$0) }
     }
 
-    /// A version-1 row record (type 1), as written before column batches; kept for tests of old files.
-    static func rowRecord(for events: [UsageEvent]) -> [UInt8] {
-        var w = ByteWriter(capacity: events.count * 160 + 16)
-        w.u32(0)
-        w.u32(0)
-        w.u8(typeEvents)
-        w.u32(UInt32(events.count))
-        events.withUnsafeBufferPointer { buffer in
-            for i in buffer.indices { EventRecordCodec.encode(buffer.baseAddress! + i, into: &w) }
-        }
+    /// Writes a record header with placeholders, the payload, then patches length and CRC32C.
+    private static func framedRecord(type: UInt8, capacity: Int, _ payload: (inout ByteWriter) -> Void) -> [UInt8] {
+        var w = ByteWriter(capacity: capacity)
+        w.u32(0)  // length, patched below
+        w.u32(0)  // CRC32C, patched below
+        w.u8(type)
+        payload(&w)
         var bytes = w.bytes
         let length = UInt32(bytes.count - recordHeaderSize)
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
