@@ -82,6 +82,7 @@ extension SegmentStore {
         level: Int32, workers: BackgroundWorkers
     ) async throws -> Int? {
         let relative = "segments/\(Self.directoryName(for: plan.key.orgID))/\(plan.key.day)-\(tag).tseg"
+        // Read, merge, encode, fsync and rename on a worker thread (off the cooperative pool).
         let outcome: MergeOutcome = try await workers.run {
             var merged = EventBatch()
             for s in plan.inputs {
@@ -93,6 +94,13 @@ extension SegmentStore {
             }
             let record = try Self.writeSegment(merged, key: plan.key, relative: relative, dataDirectory: directory,
                                                now: Int64(Date().timeIntervalSince1970 * 1000), rates: rates, level: level)
+            do {
+                try Self.publish([record.file], dataDirectory: directory)
+            } catch {
+                try? FileIO.remove(directory + "/" + relative + ".tmp")
+                try? FileIO.remove(directory + "/" + relative)
+                throw error
+            }
             return .written(record, merged.count)
         }
         let record: SegmentRecord, rows: Int
@@ -102,13 +110,6 @@ extension SegmentStore {
         case .corrupt(let bad, let reason):
             try await quarantine(bad, reason: reason)
             return nil
-        }
-        do {
-            try Self.publish([record.file], dataDirectory: directory)
-        } catch {
-            try? FileIO.remove(directory + "/" + relative + ".tmp")
-            try? FileIO.remove(directory + "/" + relative)
-            throw error
         }
         guard try await swapIn(record, replacing: plan.inputs) else {
             try? FileIO.remove(directory + "/" + relative)

@@ -33,7 +33,7 @@ public actor SegmentStore {
         public var dedupCachedIDs: Int = 2_000_000
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
-        /// Threads (at nice +10) that encode and compress segments for seals and compaction. The
+        /// Threads that encode and compress segments for seals and compaction (not the cooperative pool). The
         /// default leaves one core to ingest and queries; bulk import uses every core.
         public var backgroundThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
         /// zstd level of sealed segments (compaction rewrites at ``compactionZstdLevel``).
@@ -136,7 +136,7 @@ public actor SegmentStore {
         self.wal = wal
         self.lockFD = lockFD
         self.logger = logger
-        self.workers = BackgroundWorkers(width: configuration.backgroundThreads, nice: 10)
+        self.workers = BackgroundWorkers(width: configuration.backgroundThreads)
     }
 
     /// Opens the store: takes the directory lock, opens the index, removes unfinished segment files

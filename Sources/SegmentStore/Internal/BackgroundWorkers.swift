@@ -1,15 +1,19 @@
 import Foundation
-import CSystemShims
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A few OS threads at a lower scheduling priority (nice +10) for CPU-heavy storage work: segment
-/// encoding and zstd for seals and compaction. Keeping that work off Swift's cooperative pool
-/// leaves the pool (where the store's actor and the HTTP handlers run) free, so a seal never
-/// delays an ingest acknowledgement behind a compression job.
+/// A few OS threads for CPU-heavy and blocking storage work: segment encoding, zstd, fsync and
+/// rename for seals and compaction. Keeping that work off Swift's cooperative pool leaves the pool
+/// (where the store's actor and the HTTP handlers run) free, so a seal never delays an ingest
+/// acknowledgement behind a compression job.
+///
+/// The threads run at normal priority on purpose: on Linux a thread's nice value is inherited by
+/// the threads it creates, and libdispatch creates cooperative-pool threads from whichever thread
+/// enqueues work (here, the one resuming a continuation), so a niced worker would end up niceing
+/// the pool itself.
 final class BackgroundWorkers: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
@@ -20,16 +24,11 @@ final class BackgroundWorkers: Sendable {
     private let condition = NSCondition()
     let width: Int
 
-    /// - Parameters:
-    ///   - width: number of threads.
-    ///   - nice: the threads' nice value (0 = normal priority).
-    init(width: Int, nice: Int32) {
+    /// - Parameter width: number of threads.
+    init(width: Int) {
         self.width = max(1, width)
         for i in 0..<self.width {
-            let t = Thread { [self] in
-                if nice != 0 { _ = tokentra_set_thread_nice(nice) }
-                self.loop()
-            }
+            let t = Thread { [self] in self.loop() }
             t.name = "tokentra-bg-\(i)"
             t.start()
         }

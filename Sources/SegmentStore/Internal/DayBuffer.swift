@@ -14,15 +14,31 @@ struct DayBuffer: Sendable {
     private(set) var parts: [Part] = []
     private(set) var count = 0
 
+    /// Small parts (HTTP requests) are merged in runs of this many, so the memtable does not keep a
+    /// set of dictionaries per request.
+    static let smallPart = 4096
+    static let smallRun = 32
+    private var smallTail = 0
+
     mutating func append(rows: [Int], of batch: EventBatch) {
         guard !rows.isEmpty else { return }
         parts.append(Part(batch: batch, rows: rows.count == batch.count ? nil : rows))
         count += rows.count
+        guard rows.count < Self.smallPart else { smallTail = 0; return }
+        smallTail += 1
+        if smallTail == Self.smallRun {
+            var merged = EventBatch()
+            for p in parts.suffix(Self.smallRun) { merged.append(rows: p.rowIndices, of: p.batch) }
+            parts.removeLast(Self.smallRun)
+            parts.append(Part(batch: merged, rows: nil))
+            smallTail = 0
+        }
     }
 
     mutating func append(_ other: DayBuffer) {
         parts += other.parts
         count += other.count
+        smallTail = 0
     }
 
     /// Every row in one batch, in arrival order.
