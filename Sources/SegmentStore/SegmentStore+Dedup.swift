@@ -37,6 +37,23 @@ extension SegmentStore {
         dedupIDs += ids.count
     }
 
+    /// Loads the ids of every (org, day) with segments among the last `days` UTC days before `nowMs`
+    /// (a restarted daemon's first events then find their day in memory instead of waiting for it).
+    func preloadDedup(days: Int, nowMs: Int64) throws {
+        let today = UTC.dayStart(nowMs)
+        let from = UTC.dayString(today - Int64(days - 1) * UTC.msPerDay)
+        var keys = Set<DayKey>()
+        for s in try index.segments(fromDay: from) {
+            if let d = UTC.parseDay(s.day), d <= today { keys.insert(DayKey(orgID: s.orgID, dayStart: d)) }
+        }
+        // Newest last: if the budget is exceeded, the oldest loaded days are the ones evicted.
+        for key in keys.sorted(by: { ($0.dayStart, $0.orgID) < ($1.dayStart, $1.orgID) }) { try ensureDay(key) }
+        evictColdDays()
+        if !keys.isEmpty {
+            logger.info("dedup state preloaded", metadata: ["dedup.days": "\(keys.count)", "dedup.ids": "\(dedupIDs)"])
+        }
+    }
+
     /// Drops the least recently used sealed days while the cache is over its budget. Called only at
     /// points where every day with accepted rows is protected (rows in flight are pending, committed
     /// rows are counted as unsealed): never between a reservation and its commit.

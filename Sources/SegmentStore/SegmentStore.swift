@@ -40,6 +40,9 @@ public actor SegmentStore {
         public var sealZstdLevel: Int32 = 3
         /// zstd level of compacted segments.
         public var compactionZstdLevel: Int32 = 6
+        /// At open, read the dedup state of the last N UTC days (today included) from their segments,
+        /// so the first events after a restart do not wait for it (`tokentra serve` uses 2).
+        public var preloadRecentDays = 0
         /// Start a background compaction pass after every seal (`tokentra serve` turns it on; `tokentra ingest`
         /// compacts once at the end).
         public var compactAfterSeal = false
@@ -168,6 +171,9 @@ public actor SegmentStore {
             }
             let store = SegmentStore(configuration: configuration, index: index, wal: wal, lockFD: lockFD, logger: logger)
             try await store.install(recovered)
+            if configuration.preloadRecentDays > 0 && !configuration.readOnly {
+                try await store.preloadDedup(days: configuration.preloadRecentDays, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            }
             return store
         } catch {
             Glibc.close(lockFD)

@@ -62,6 +62,7 @@ struct Serve: AsyncParsableCommand {
         var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
         storeConfig.memtableEventLimit = settings.memtableEventLimit
         storeConfig.compactAfterSeal = true
+        storeConfig.preloadRecentDays = 2
         var decoderConfig = EventDecoderConfiguration()
         decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
         let notifier = SystemdNotifier.fromEnvironment()

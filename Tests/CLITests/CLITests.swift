@@ -73,7 +73,7 @@ func recentEvents(_ n: Int, seed: UInt64, orgs: [String] = ["org_a", "org_b"]) -
 
 let now = "2026-11-20T00:00:00Z"
 
-@Suite struct CLITests {
+@Suite(.cliIsolated) struct CLITests {
     @Test func ingestExportVerifyRoundTrip() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
@@ -218,7 +218,7 @@ let now = "2026-11-20T00:00:00Z"
     }
 }
 
-@Suite struct CostProvenanceTests {
+@Suite(.cliIsolated) struct CostProvenanceTests {
     @Test func priceTableProvenanceSurvivesExportAndReimport() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

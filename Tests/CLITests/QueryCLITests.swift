@@ -3,7 +3,7 @@ import Testing
 import TokentraCore
 import TokentraTestSupport
 
-@Suite struct QueryCLITests {
+@Suite(.cliIsolated) struct QueryCLITests {
     @Test func queryFormatsAndErrors() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// `tokentra verify` (read-only), `tokentra repair`, and `RAW_DATA_RETIRED` through the real binary.
-@Suite struct RepairCLITests {
+@Suite(.cliIsolated) struct RepairCLITests {
     static let packageRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }

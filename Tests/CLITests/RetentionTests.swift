@@ -19,7 +19,7 @@ func spreadEvents(days: Int, perDay: Int, seed: UInt64) -> [UsageEvent] {
     return out
 }
 
-@Suite struct RetentionTests {
+@Suite(.cliIsolated) struct RetentionTests {
     let now = "2026-11-20T12:00:00Z"
     let nowMs: Int64 = 1_795_132_800_000 + 12 * 3_600_000
 

@@ -358,3 +358,42 @@ extension FaultInjectionTests {
         }
     }
 }
+
+/// A restarted daemon reads the ids of today and yesterday at open (`preloadRecentDays`), so its
+/// first events do not wait for a cold load; older days stay on disk until an event needs them.
+@Suite struct DedupPreloadTests {
+    @Test func recentDaysArePreloadedAtOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func shifted(_ events: [UsageEvent], toDayOf t: Int64) -> [UsageEvent] {
+            events.enumerated().map { i, e in
+                var e = e
+                e.timestampMs = UTC.dayStart(t) + Int64(i) * 1000
+                return e
+            }
+        }
+        let today = shifted(Store.events(30, day: 0, seed: 901), toDayOf: now)
+        let yesterday = shifted(Store.events(20, day: 0, seed: 902), toDayOf: now - UTC.msPerDay)
+        let older = shifted(Store.events(10, day: 0, seed: 903), toDayOf: now - 3 * UTC.msPerDay)
+        do {
+            let store = try await Store.open(dir)
+            #expect(try await store.ingest(today + yesterday + older).stored == 60)
+            try await store.flush()
+            await store.close()
+        }
+        let plain = try await Store.open(dir)
+        #expect(await plain.dedupCachedDays == 0)  // lazily loaded by default
+        await plain.close()
+
+        let store = try await Store.open(dir) { $0.preloadRecentDays = 2 }
+        #expect(await store.dedupCachedDays == 2)
+        #expect(await store.dedupEntries == 50)
+        // Duplicates of every day are still caught; the older day is read when its event arrives.
+        let again = try await store.ingest(today + yesterday + older)
+        #expect(again.stored == 0)
+        #expect(again.duplicateIndices.count == 60)
+        #expect(await store.dedupCachedDays == 3)
+        await store.close()
+    }
+}
