@@ -41,13 +41,20 @@ struct CLI {
         return (p, out, err)
     }
 
+    /// Runs the binary to completion. The child is waited for on a Dispatch thread, never on a
+    /// thread of Swift's cooperative pool (2 threads here), which every other test needs.
     @discardableResult
-    static func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+    static func run(_ args: [String], stdin: Data? = nil) async throws -> Result {
         let (p, out, err) = try start(args, stdin: stdin)
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return await withCheckedContinuation { (c: CheckedContinuation<Result, Never>) in
+            DispatchQueue.global().async {
+                let o = out.fileHandleForReading.readDataToEndOfFile()
+                let e = err.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                c.resume(returning: Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                                           stderr: String(decoding: e, as: UTF8.self)))
+            }
+        }
     }
 }
 
@@ -74,32 +81,32 @@ func recentEvents(_ n: Int, seed: UInt64, orgs: [String] = ["org_a", "org_b"]) -
 let now = "2026-11-20T00:00:00Z"
 
 @Suite(.cliIsolated) struct CLITests {
-    @Test func ingestExportVerifyRoundTrip() throws {
+    @Test func ingestExportVerifyRoundTrip() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let events = recentEvents(2000, seed: 11)
         let file = dir.file("in.ndjson")
         try ndjson(events + Array(events.prefix(50))).write(toFile: file, atomically: true, encoding: .utf8)
 
-        let first = try CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, file])
+        let first = try await CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, file])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.json["processed"] as? Int == 2000)
         #expect(first.json["duplicates"] as? Int == 50)
         #expect(first.json["failed"] as? Int == 0)
 
         // Same file again: nothing new.
-        let again = try CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, file])
+        let again = try await CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, file])
         #expect(again.json["processed"] as? Int == 0)
         #expect(again.json["duplicates"] as? Int == 2050)
 
-        let export1 = try CLI.run(["export", "--data-dir", dir.file("d1")])
+        let export1 = try await CLI.run(["export", "--data-dir", dir.file("d1")])
         #expect(export1.status == 0)
         let lines = export1.stdout.split(separator: "\n")
         #expect(lines.count == 2000)
         // Exact cost sum per org equals the input's.
         for org in ["org_a", "org_b"] {
             let expected = events.filter { $0.orgID == org }.reduce(MoneySum.zero) { $0 + MoneySum($1.totalCost) }
-            let out = try CLI.run(["export", "--data-dir", dir.file("d1"), "--org", org])
+            let out = try await CLI.run(["export", "--data-dir", dir.file("d1"), "--org", org])
             var sum = MoneySum.zero
             for line in out.stdout.split(separator: "\n") {
                 let text = String(line)
@@ -114,18 +121,18 @@ let now = "2026-11-20T00:00:00Z"
         // Round trip: export -> ingest into an empty dir -> export is identical.
         let exported = dir.file("export.ndjson")
         try export1.stdout.write(toFile: exported, atomically: true, encoding: .utf8)
-        let second = try CLI.run(["ingest", "--data-dir", dir.file("d2"), "--now", now, exported])
+        let second = try await CLI.run(["ingest", "--data-dir", dir.file("d2"), "--now", now, exported])
         #expect(second.json["processed"] as? Int == 2000)
-        let export2 = try CLI.run(["export", "--data-dir", dir.file("d2")])
+        let export2 = try await CLI.run(["export", "--data-dir", dir.file("d2")])
         #expect(export2.stdout == export1.stdout)
 
-        let verify = try CLI.run(["verify", "--data-dir", dir.file("d1"), "--format", "json"])
+        let verify = try await CLI.run(["verify", "--data-dir", dir.file("d1"), "--format", "json"])
         #expect(verify.status == 0)
         #expect(verify.json["ok"] as? Bool == true)
         #expect(verify.json["events"] as? Int == 2000)
     }
 
-    @Test func rejectedEventsAreReportedWithLineAndCode() throws {
+    @Test func rejectedEventsAreReportedWithLineAndCode() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let good = recentEvents(3, seed: 5)
@@ -136,7 +143,7 @@ let now = "2026-11-20T00:00:00Z"
         text += ndjson([good[2]])
         let file = dir.file("mixed.ndjson")
         try text.write(toFile: file, atomically: true, encoding: .utf8)
-        let r = try CLI.run(["ingest", "--data-dir", dir.file("d"), "--now", now, file])
+        let r = try await CLI.run(["ingest", "--data-dir", dir.file("d"), "--now", now, file])
         #expect(r.status == 3)
         #expect(r.json["processed"] as? Int == 3)
         #expect(r.json["failed"] as? Int == 3)
@@ -152,30 +159,30 @@ let now = "2026-11-20T00:00:00Z"
         #expect(errors[2]["code"] as? String == "MISSING_FIELD")
     }
 
-    @Test func stdinAndJSONArrayInput() throws {
+    @Test func stdinAndJSONArrayInput() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let events = recentEvents(10, seed: 8)
         let array = "[\n" + ndjson(events).split(separator: "\n").joined(separator: ",\n") + "\n]\n"
-        let r = try CLI.run(["ingest", "--data-dir", dir.path, "--now", now, "-"], stdin: Data(array.utf8))
+        let r = try await CLI.run(["ingest", "--data-dir", dir.path, "--now", now, "-"], stdin: Data(array.utf8))
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.json["processed"] as? Int == 10)
     }
 
-    @Test func usageErrorsExitWithTwo() throws {
+    @Test func usageErrorsExitWithTwo() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let missing = try CLI.run(["ingest", "--data-dir", dir.path, dir.file("nope.ndjson")])
+        let missing = try await CLI.run(["ingest", "--data-dir", dir.path, dir.file("nope.ndjson")])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("nope.ndjson"))
-        let badNow = try CLI.run(["export", "--data-dir", dir.path, "--from", "yesterday"])
+        let badNow = try await CLI.run(["export", "--data-dir", dir.path, "--from", "yesterday"])
         #expect(badNow.status == 2)
         #expect(badNow.stderr.contains("--from"))
     }
 
     /// kill -9 at random moments of an ingest; after each, the store verifies, and a re-ingest of
     /// the same files stores exactly the events that were missing: in the end every event is there once.
-    @Test func killDuringIngestLosesNothingAcknowledged() throws {
+    @Test func killDuringIngestLosesNothingAcknowledged() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let data = dir.file("d")
@@ -192,7 +199,7 @@ let now = "2026-11-20T00:00:00Z"
             let ackEvents = recentEvents(100, seed: UInt64(900 + round))
             all += ackEvents
             try ndjson(ackEvents).write(toFile: small, atomically: true, encoding: .utf8)
-            let ack = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--seal-every", "5000", small])
+            let ack = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--seal-every", "5000", small])
             #expect(ack.json["processed"] as? Int == 100)
             acknowledged += 100
 
@@ -201,17 +208,17 @@ let now = "2026-11-20T00:00:00Z"
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
 
-            let verify = try CLI.run(["verify", "--data-dir", data])
+            let verify = try await CLI.run(["verify", "--data-dir", data])
             #expect(verify.json["ok"] as? Bool == true, "round \(round): \(verify.stdout) \(verify.stderr)")
-            let count = try CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n").count
+            let count = try await CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n").count
             #expect(count >= acknowledged, "round \(round): acknowledged events lost")
         }
         // Finish every file: duplicates are skipped, the rest stored, nothing twice.
         var files: [String] = []
         for round in 0..<4 { files += [dir.file("r\(round).ndjson"), dir.file("s\(round).ndjson")] }
-        let finish = try CLI.run(["ingest", "--data-dir", data, "--now", now] + files)
+        let finish = try await CLI.run(["ingest", "--data-dir", data, "--now", now] + files)
         #expect(finish.status == 0, "\(finish.stderr)")
-        let lines = try CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n")
+        let lines = try await CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n")
         #expect(lines.count == all.count)
         #expect(Set(lines.map { String($0) }).count == all.count)
         #expect((finish.json["processed"] as? Int ?? -1) + (finish.json["duplicates"] as? Int ?? -1) == all.count)
@@ -219,7 +226,7 @@ let now = "2026-11-20T00:00:00Z"
 }
 
 @Suite(.cliIsolated) struct CostProvenanceTests {
-    @Test func priceTableProvenanceSurvivesExportAndReimport() throws {
+    @Test func priceTableProvenanceSurvivesExportAndReimport() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let lines = [
@@ -229,8 +236,8 @@ let now = "2026-11-20T00:00:00Z"
         ]
         let file = dir.file("in.ndjson")
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", "--data-dir", dir.file("a"), "--now", now, file]).status == 0)
-        let first = try CLI.run(["export", "--data-dir", dir.file("a")]).stdout
+        #expect(try await CLI.run(["ingest", "--data-dir", dir.file("a"), "--now", now, file]).status == 0)
+        let first = try await CLI.run(["export", "--data-dir", dir.file("a")]).stdout
         let rows = first.split(separator: "\n").map(String.init)
         #expect(rows.count == 3)
         #expect(rows[0].contains("\"input_cost\":0.005,\"output_cost\":0.0015,\"cached_cost\":0,\"total_cost\":0.0065,\"cost_source\":\"price_table@1\""))
@@ -238,7 +245,7 @@ let now = "2026-11-20T00:00:00Z"
         #expect(rows[2].contains("\"total_cost\":0.5,\"cost_source\":\"client\""))
         let exported = dir.file("export.ndjson")
         try first.write(toFile: exported, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", "--data-dir", dir.file("b"), "--now", now, exported]).status == 0)
-        #expect(try CLI.run(["export", "--data-dir", dir.file("b")]).stdout == first)
+        #expect(try await CLI.run(["ingest", "--data-dir", dir.file("b"), "--now", now, exported]).status == 0)
+        #expect(try await CLI.run(["export", "--data-dir", dir.file("b")]).stdout == first)
     }
 }

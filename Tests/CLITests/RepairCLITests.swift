@@ -62,14 +62,14 @@ import Glibc
         }.sorted()
     }
 
-    @Test func verifyReportsRepairFixesAndVerifyPassesAgain() throws {
+    @Test func verifyReportsRepairFixesAndVerifyPassesAgain() async throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         let data = tmp.file("d")
         let events = recentEvents(40, seed: 21, orgs: ["org_a"])
         let input = tmp.file("in.ndjson")
         try ndjson(events).write(toFile: input, atomically: true, encoding: .utf8)
-        let ingest = try CLI.run(["ingest", "--data-dir", data, "--now", now, input])
+        let ingest = try await CLI.run(["ingest", "--data-dir", data, "--now", now, input])
         #expect(ingest.status == 0, "\(ingest.stderr)")
         #expect(ingest.json["processed"] as? Int == 40)
 
@@ -91,7 +91,7 @@ import Glibc
         let before = try Self.contents(under: data)
 
         // verify: exit 3, both problems listed, nothing changed.
-        let verify = try CLI.run(["verify", "--data-dir", data, "--format", "json"])
+        let verify = try await CLI.run(["verify", "--data-dir", data, "--format", "json"])
         #expect(verify.status == 3, "\(verify.stdout) \(verify.stderr)")
         #expect(verify.json["ok"] as? Bool == false)
         #expect(verify.json["events"] as? Int == 40)
@@ -100,14 +100,14 @@ import Glibc
         #expect(problems.map { $0["file"] as? String ?? "" } == [copy, walFile])
         #expect((problems.first?["message"] as? String)?.contains("not registered in the index") == true)
         #expect((problems.last?["message"] as? String)?.contains("torn tail of 6 bytes at byte \(walSize)") == true, "\(problems)")
-        let table = try CLI.run(["verify", "--data-dir", data, "--format", "table"])
+        let table = try await CLI.run(["verify", "--data-dir", data, "--format", "table"])
         #expect(table.status == 3)
         #expect(table.stdout.contains("PROBLEM  \(copy): "))
         #expect(table.stdout.contains("PROBLEM  \(walFile): torn tail of 6 bytes at byte \(walSize)"))
         Self.expectUnchanged(before, try Self.contents(under: data), "verify")
 
         // repair: exit 0, says exactly what it removed and cut, replays and seals the WAL's events.
-        let repair = try CLI.run(["repair", "--data-dir", data, "--format", "json"])
+        let repair = try await CLI.run(["repair", "--data-dir", data, "--format", "json"])
         #expect(repair.status == 0, "\(repair.stdout) \(repair.stderr)")
         let r = repair.json
         #expect(r["removed_temporary_files"] as? [String] == [])
@@ -126,20 +126,20 @@ import Glibc
         // Only the registered segments were touched: the import's files are byte-identical.
         for s in segments { #expect(try Data(contentsOf: URL(fileURLWithPath: data + "/segments/" + s)) == before["segments/" + s]) }
 
-        let again = try CLI.run(["verify", "--data-dir", data, "--format", "json"])
+        let again = try await CLI.run(["verify", "--data-dir", data, "--format", "json"])
         #expect(again.status == 0, "\(again.stdout)")
         #expect(again.json["ok"] as? Bool == true)
         #expect(again.json["events"] as? Int == 45)
         #expect(again.json["unsealed_events"] as? Int == 0)
         #expect((again.json["problems"] as? [Any])?.count == 0)
         // The replayed events are the daemon's, once.
-        let acme = try CLI.run(["export", "--data-dir", data, "--org", "acme"]).stdout
+        let acme = try await CLI.run(["export", "--data-dir", data, "--org", "acme"]).stdout
         #expect(Self.requestIDs(acme) == Self.requestIDs(try String(contentsOfFile: Self.fixtureWALExport, encoding: .utf8)))
         #expect(Self.requestIDs(acme).count == 5)
-        #expect(Self.requestIDs(try CLI.run(["export", "--data-dir", data, "--org", "org_a"]).stdout) == events.map(\.requestID.description).sorted())
+        #expect(Self.requestIDs(try await CLI.run(["export", "--data-dir", data, "--org", "org_a"]).stdout) == events.map(\.requestID.description).sorted())
 
         // A second repair has nothing to do.
-        let second = try CLI.run(["repair", "--data-dir", data, "--format", "json"])
+        let second = try await CLI.run(["repair", "--data-dir", data, "--format", "json"])
         #expect(second.status == 0)
         #expect(second.json["removed_unregistered_files"] as? [String] == [])
         #expect((second.json["torn_wal_tails"] as? [Any])?.count == 0)
@@ -149,13 +149,13 @@ import Glibc
 
     /// A torn record in a WAL file that is not the newest is damage, not a torn tail: both verify
     /// and repair refuse with the file and offset, and change nothing.
-    @Test func damagedOlderWALFileStopsVerifyAndRepair() throws {
+    @Test func damagedOlderWALFileStopsVerifyAndRepair() async throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         let data = tmp.file("d")
         let input = tmp.file("in.ndjson")
         try ndjson(recentEvents(10, seed: 22, orgs: ["org_a"])).write(toFile: input, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", "--data-dir", data, "--now", now, input]).status == 0)
+        #expect(try await CLI.run(["ingest", "--data-dir", data, "--now", now, input]).status == 0)
         for f in Self.files(under: data + "/wal") { try FileManager.default.removeItem(atPath: data + "/wal/" + f) }
         let older = data + "/wal/0000000000000003.wal"
         try FileManager.default.copyItem(atPath: Self.fixtureWAL, toPath: older)
@@ -173,7 +173,7 @@ import Glibc
         try #require(offset == bytes.count, "fixture frames do not add up")
         let before = try Self.contents(under: data)
         for command in ["verify", "repair"] {
-            let r = try CLI.run([command, "--data-dir", data])
+            let r = try await CLI.run([command, "--data-dir", data])
             #expect(r.status == 2, "\(command): \(r.stdout)")
             #expect(r.stderr.contains("\(older): damaged record at byte \(lastRecord) in a WAL file that is not the newest"), "\(command): \(r.stderr)")
             if command == "verify" { Self.expectUnchanged(before, try Self.contents(under: data), "verify") }
@@ -189,7 +189,7 @@ import Glibc
 
     // MARK: RAW_DATA_RETIRED
 
-    @Test func eventOfARetiredRawDayIsRefusedAndItsRollupKept() throws {
+    @Test func eventOfARetiredRawDayIsRefusedAndItsRollupKept() async throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         let data = tmp.file("d")
@@ -207,41 +207,41 @@ import Glibc
         let recent = (0..<2).map { event(10 + $0, at: recentDay + Int64($0) * 3_600_000) }
         let input = tmp.file("in.ndjson")
         try ndjson(old + recent).write(toFile: input, atomically: true, encoding: .utf8)
-        let ingest = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", input])
+        let ingest = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", input])
         #expect(ingest.status == 0, "\(ingest.stdout) \(ingest.stderr)")
         #expect(ingest.json["processed"] as? Int == 8)
-        #expect(try CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
+        #expect(try await CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
 
-        func export(_ granularity: String, from: String? = nil, to: String? = nil) throws -> String {
+        func export(_ granularity: String, from: String? = nil, to: String? = nil) async throws -> String {
             var args = ["rollup", "export", "--data-dir", data, "--granularity", granularity, "--org", "org_r", "--format", "ndjson"]
             if let from { args += ["--from", from] }
             if let to { args += ["--to", to] }
-            let r = try CLI.run(args)
+            let r = try await CLI.run(args)
             #expect(r.status == 0, "\(r.stderr)")
             return r.stdout
         }
         let hour = ("2026-10-01T05:00:00Z", "2026-10-01T06:00:00Z")
-        let hourBefore = try export("hour", from: hour.0, to: hour.1)
+        let hourBefore = try await export("hour", from: hour.0, to: hour.1)
         #expect(!hourBefore.isEmpty)
         #expect(hourBefore.split(separator: "\n").allSatisfy { $0.contains("\"bucket\":\"2026-10-01T05:00:00") }, "\(hourBefore)")
-        let hourlyBefore = try export("hour")
-        let dailyBefore = try export("day")
+        let hourlyBefore = try await export("hour")
+        let dailyBefore = try await export("day")
 
-        #expect(try CLI.run(["retention", "set", "--data-dir", data, "--org", "org_r", "--raw-days", "1"]).status == 0)
-        let run = try CLI.run(["retention", "run", "--data-dir", data, "--now", now])
+        #expect(try await CLI.run(["retention", "set", "--data-dir", data, "--org", "org_r", "--raw-days", "1"]).status == 0)
+        let run = try await CLI.run(["retention", "run", "--data-dir", data, "--now", now])
         #expect(run.status == 0, "\(run.stderr)")
         let orgs = try #require(run.json["orgs"] as? [[String: Any]])
         let outcome = try #require(orgs.first { $0["org_id"] as? String == "org_r" })
         #expect(outcome["segment_files"] as? Int == 1)
         #expect(outcome["raw_events"] as? Int == 6)
         #expect(outcome["hourly_rows"] as? Int == 0)
-        #expect(Self.requestIDs(try CLI.run(["export", "--data-dir", data]).stdout) == recent.map(\.requestID.description).sorted())
+        #expect(Self.requestIDs(try await CLI.run(["export", "--data-dir", data]).stdout) == recent.map(\.requestID.description).sorted())
 
         // A new event of the old day, and a resend of a deleted one: refused even with --max-age-days 0.
         let late = event(20, at: oldDay + 5 * 3_600_000 + 30 * 60_000)
         let lateFile = tmp.file("late.ndjson")
         try ndjson([late, old[0]]).write(toFile: lateFile, atomically: true, encoding: .utf8)
-        let refused = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", lateFile])
+        let refused = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", lateFile])
         #expect(refused.status == 3, "\(refused.stdout) \(refused.stderr)")
         #expect(refused.json["processed"] as? Int == 0)
         #expect(refused.json["failed"] as? Int == 2)
@@ -251,23 +251,23 @@ import Glibc
         #expect(errors.map { $0["line"] as? Int ?? 0 } == [1, 2])
         #expect((errors.first?["message"] as? String)?.contains("2026-10-01") == true)
         // Without the override the org's raw horizon (1 day) applies first.
-        let tooOld = try CLI.run(["ingest", "--data-dir", data, "--now", now, lateFile])
+        let tooOld = try await CLI.run(["ingest", "--data-dir", data, "--now", now, lateFile])
         #expect(tooOld.status == 3)
         #expect(tooOld.json["errors_by_code"] as? [String: Int] == ["TIMESTAMP_TOO_OLD": 2])
         // A day that never had raw data or rollups is still accepted with the override.
         let neverFile = tmp.file("never.ndjson")
         let never = event(30, at: oldDay + 86_400_000 + 3_600_000)
         try ndjson([never]).write(toFile: neverFile, atomically: true, encoding: .utf8)
-        let accepted = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", neverFile])
+        let accepted = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", neverFile])
         #expect(accepted.status == 0, "\(accepted.stdout)")
         #expect(accepted.json["processed"] as? Int == 1)
 
         // The retained rollups of the retired day are untouched, also after another rollup run.
-        #expect(try CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
-        #expect(try export("hour", from: hour.0, to: hour.1) == hourBefore)
+        #expect(try await CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
+        #expect(try await export("hour", from: hour.0, to: hour.1) == hourBefore)
         let oldHours = { (text: String) in text.split(separator: "\n").filter { $0.contains("\"bucket\":\"2026-10-01") }.joined(separator: "\n") }
-        #expect(oldHours(try export("hour")) == oldHours(hourlyBefore))
-        #expect(oldHours(try export("day")) == oldHours(dailyBefore))
-        #expect(try CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
+        #expect(oldHours(try await export("hour")) == oldHours(hourlyBefore))
+        #expect(oldHours(try await export("day")) == oldHours(dailyBefore))
+        #expect(try await CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
     }
 }

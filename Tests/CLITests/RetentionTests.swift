@@ -23,39 +23,39 @@ func spreadEvents(days: Int, perDay: Int, seed: UInt64) -> [UsageEvent] {
     let now = "2026-11-20T12:00:00Z"
     let nowMs: Int64 = 1_795_132_800_000 + 12 * 3_600_000
 
-    func countByOrg(_ data: String) throws -> [String: Int] {
+    func countByOrg(_ data: String) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
-        for line in try CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n") {
+        for line in try await CLI.run(["export", "--data-dir", data]).stdout.split(separator: "\n") {
             let org = line.contains("\"org_id\":\"org_a\"") ? "org_a" : "org_b"
             counts[org, default: 0] += 1
         }
         return counts
     }
 
-    @Test func horizonsDryRunRollupsAndCrash() throws {
+    @Test func horizonsDryRunRollupsAndCrash() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let data = dir.file("d")
         let events = spreadEvents(days: 40, perDay: 24, seed: 3)
         let file = dir.file("in.ndjson")
         try ndjson(events).write(toFile: file, atomically: true, encoding: .utf8)
-        let ingest = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", file])
+        let ingest = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", file])
         #expect(ingest.json["processed"] as? Int == events.count, "\(ingest.stdout) \(ingest.stderr)")
-        #expect(try CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
-        let dailyBefore = try CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "day", "--format", "ndjson"]).stdout
+        #expect(try await CLI.run(["rollup", "run", "--data-dir", data, "--now", now]).status == 0)
+        let dailyBefore = try await CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "day", "--format", "ndjson"]).stdout
 
-        #expect(try CLI.run(["retention", "set", "--data-dir", data, "--org", "org_b", "--raw-days", "7", "--hourly-days", "10", "--daily-days", "730"]).status == 0)
-        let show = try CLI.run(["retention", "show", "--data-dir", data, "--format", "json"])
+        #expect(try await CLI.run(["retention", "set", "--data-dir", data, "--org", "org_b", "--raw-days", "7", "--hourly-days", "10", "--daily-days", "730"]).status == 0)
+        let show = try await CLI.run(["retention", "show", "--data-dir", data, "--format", "json"])
         #expect(show.stdout.contains("{\"org_id\":\"org_b\",\"raw_days\":7,\"hourly_days\":10,\"daily_days\":730,\"source\":\"org\"}"))
         #expect(show.stdout.contains("{\"org_id\":\"org_a\",\"raw_days\":30,\"hourly_days\":90,\"daily_days\":365,\"source\":\"default\"}"))
 
         // Dry run: reports, changes nothing.
         let segmentsBefore = try FileManager.default.subpathsOfDirectory(atPath: data + "/segments").sorted()
-        let dry = try CLI.run(["retention", "run", "--data-dir", data, "--now", now, "--dry-run"])
+        let dry = try await CLI.run(["retention", "run", "--data-dir", data, "--now", now, "--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.json["dry_run"] as? Bool == true)
         #expect(try FileManager.default.subpathsOfDirectory(atPath: data + "/segments").sorted() == segmentsBefore)
-        #expect(try countByOrg(data) == ["org_a": events.count / 2, "org_b": events.count / 2])
+        #expect(try await countByOrg(data) == ["org_a": events.count / 2, "org_b": events.count / 2])
 
         // Expected survivors: raw days >= cutoff day (today − N days).
         let today = nowMs - nowMs % 86_400_000
@@ -74,21 +74,21 @@ func spreadEvents(days: Int, perDay: Int, seed: UInt64) -> [UsageEvent] {
         p.waitUntilExit()
         // verify is read-only: a kill between the index commit and the unlinks leaves unregistered
         // files, which it reports (and nothing else); `repair` (or the next open) removes them.
-        let verify = try CLI.run(["verify", "--data-dir", data])
+        let verify = try await CLI.run(["verify", "--data-dir", data])
         let problems = (verify.json["problems"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
         #expect(problems.allSatisfy { $0.contains("not registered in the index") }, "\(verify.stdout)")
-        #expect(try CLI.run(["repair", "--data-dir", data]).status == 0)
-        #expect(try CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
-        let run = try CLI.run(["retention", "run", "--data-dir", data, "--now", now])
+        #expect(try await CLI.run(["repair", "--data-dir", data]).status == 0)
+        #expect(try await CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
+        let run = try await CLI.run(["retention", "run", "--data-dir", data, "--now", now])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(try countByOrg(data) == ["org_a": expected("org_a", 30), "org_b": expected("org_b", 7)])
-        #expect(try CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
+        #expect(try await countByOrg(data) == ["org_a": expected("org_a", 30), "org_b": expected("org_b", 7)])
+        #expect(try await CLI.run(["verify", "--data-dir", data]).json["ok"] as? Bool == true)
 
         // Daily rollups are kept independently: identical for every day still within 365/730 days.
-        let dailyAfter = try CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "day", "--format", "ndjson"]).stdout
+        let dailyAfter = try await CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "day", "--format", "ndjson"]).stdout
         #expect(dailyAfter == dailyBefore)
         // Hourly rows of org_b older than 10 days are gone, org_a's (90 days) are all there.
-        let hourly = try CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "hour", "--org", "org_b", "--format", "ndjson"]).stdout
+        let hourly = try await CLI.run(["rollup", "export", "--data-dir", data, "--granularity", "hour", "--org", "org_b", "--format", "ndjson"]).stdout
         let oldestB = hourly.split(separator: "\n").compactMap { line -> String? in
             guard let r = line.range(of: "\"bucket\":\"") else { return nil }
             return String(line[r.upperBound...].prefix(10))
@@ -96,7 +96,7 @@ func spreadEvents(days: Int, perDay: Int, seed: UInt64) -> [UsageEvent] {
         #expect(oldestB == "2026-11-10")
 
         // A second run removes nothing more.
-        let again = try CLI.run(["retention", "run", "--data-dir", data, "--now", now])
+        let again = try await CLI.run(["retention", "run", "--data-dir", data, "--now", now])
         #expect(again.json["bytes"] as? Int == 0)
 
         // The dedup state of removed days is gone: an old event can be imported again, but the
@@ -104,10 +104,10 @@ func spreadEvents(days: Int, perDay: Int, seed: UInt64) -> [UsageEvent] {
         let old = events.first { $0.orgID == "org_b" && $0.timestampMs < today - 20 * 86_400_000 }!
         let oldFile = dir.file("old.ndjson")
         try ndjson([old]).write(toFile: oldFile, atomically: true, encoding: .utf8)
-        let rejected = try CLI.run(["ingest", "--data-dir", data, "--now", now, oldFile])
+        let rejected = try await CLI.run(["ingest", "--data-dir", data, "--now", now, oldFile])
         #expect(rejected.status == 3)
         #expect(rejected.stdout.contains("TIMESTAMP_TOO_OLD"))
-        let reimported = try CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", oldFile])
+        let reimported = try await CLI.run(["ingest", "--data-dir", data, "--now", now, "--max-age-days", "0", oldFile])
         #expect(reimported.json["processed"] as? Int == 1)
     }
 }
