@@ -73,7 +73,7 @@ public final class IngestHorizon: Sendable {
     public func invalidate() { cached.withLock { $0 = nil } }
 
     /// The error for an event of `orgID` at `timestampMs`, or `nil` when it may be stored.
-    public func check(orgID: String, timestampMs: Int64, requestID: RequestID, nowMs: Int64) -> EventError? {
+    public func check(orgID: String, timestampMs: Int64, nowMs: Int64) -> EventError? {
         rules(nowMs: nowMs).check(orgID: orgID, timestampMs: timestampMs, nowMs: nowMs)
     }
 }

@@ -344,19 +344,6 @@ public enum Hex32 {
         }
     }
 
-    public static func decode(_ s: String) -> [UInt8]? {
-        var s = s
-        return s.withUTF8 { u -> [UInt8]? in
-            guard u.count == 64 else { return nil }
-            var out = [UInt8](repeating: 0, count: 32)
-            for i in 0..<32 {
-                guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else { return nil }
-                out[i] = hi << 4 | lo
-            }
-            return out
-        }
-    }
-
     @inline(__always) static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: return c - 48

@@ -160,13 +160,6 @@ public struct StringColumn: Sendable {
         codes.append(contentsOf: mapped)
     }
 
-    /// For each code of `other`, the code of the same value in this column (interning new values).
-    public mutating func remap(from other: StringColumn) -> [UInt32] {
-        var map = [UInt32](repeating: 0, count: other.values.count + 1)
-        for (i, v) in other.values.enumerated() { map[i + 1] = intern(v) }
-        return map
-    }
-
     /// Rebuilds a column from stored parts (values and codes as written by ``values`` / ``codes``).
     /// - Returns: `nil` when a code is out of range.
     public init?(values: [String], codes: [UInt32]) {

@@ -167,10 +167,11 @@ struct IngestController: Sendable {
                 var events = EventBatch()
                 events.reserveCapacity(ranges.count)
                 var failures: [Failure] = []
+                let rules = horizon.rules(nowMs: now)  // read once per request, not per event
                 for (i, range) in ranges.enumerated() {
                     switch decoder.decode(UnsafeBufferPointer(rebasing: bytes[range]), org: org, nowMs: now) {
                     case .success(let e):
-                        if let error = horizon.check(orgID: e.orgID, timestampMs: e.timestampMs, requestID: e.requestID, nowMs: now) {
+                        if let error = rules.check(orgID: e.orgID, timestampMs: e.timestampMs, nowMs: now) {
                             failures.append(Failure(index: i, requestID: e.requestID.description, error: error))
                         } else {
                             events.append(e)
