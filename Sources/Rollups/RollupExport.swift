@@ -34,16 +34,7 @@ public enum RollupExport {
     public static func money(_ units: Int128) -> String { MoneySum(units).description }
 
     /// A `Double` as JSON/CSV text: integers without a fraction, others with up to 3 decimals.
-    public static func number(_ x: Double) -> String {
-        if x == x.rounded() && abs(x) < 1e15 { return String(Int64(x)) }
-        let scaled = (x * 1000).rounded()
-        var text = String(Int64(scaled) / 1000) + "."
-        let frac = String(abs(Int64(scaled) % 1000))
-        text += String(repeating: "0", count: 3 - frac.count) + frac
-        while text.hasSuffix("0") { text.removeLast() }
-        if x < 0 && !text.hasPrefix("-") { text = "-" + text }
-        return text
-    }
+    public static func number(_ x: Double) -> String { JSONNumber.format(x) ?? "null" }
 
     /// The values of one row, as (JSON text, CSV text) pairs in ``fields`` order.
     static func values(_ b: RollupBucket, _ s: RollupSlice, granularity: RollupGranularity) -> [(json: String, csv: String)] {

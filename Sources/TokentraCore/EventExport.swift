@@ -72,32 +72,7 @@ public enum EventExport {
     }
 
     /// Appends `s` as a JSON string literal with the escapes JSON requires.
-    public static func appendJSONString(_ s: String, to out: inout String) {
-        out += "\""
-        var needsEscape = false
-        for b in s.utf8 where b < 0x20 || b == 34 || b == 92 { needsEscape = true; break }
-        if !needsEscape {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-        }
-        out += "\""
-    }
+    public static func appendJSONString(_ s: String, to out: inout String) { JSONWriter.appendString(s, to: &out) }
 }
 
 extension String {
