@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),  // already required by Hummingbird
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -34,7 +35,7 @@ let package = Package(
         ),
         .target(name: "CSystemShims"),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
-        .target(name: "TokentraCore", swiftSettings: swiftSettings),
+        .target(name: "TokentraCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .target(name: "TDigest", swiftSettings: swiftSettings),
         .target(
             name: "UsageIndex",
@@ -63,9 +64,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Alerts",
+            dependencies: ["Query", "Rollups", "SegmentStore", "UsageIndex", "TDigest", "TokentraCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TokentraHTTP",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "UsageIndex", "TokentraCore", "CZlib",
+                "SegmentStore", "Rollups", "Query", "Alerts", "UsageIndex", "TokentraCore", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -81,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "tokentra",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "UsageIndex", "TokentraCore", "TokentraHTTP",
+                "SegmentStore", "Rollups", "Query", "Alerts", "UsageIndex", "TokentraCore", "TokentraHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,7 +120,8 @@ let package = Package(
         .testTarget(
             name: "TokentraHTTPTests",
             dependencies: [
-                "TokentraHTTP", "Query", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
+                "TokentraHTTP", "Alerts", "Query", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -14,7 +15,7 @@ import UnixSignals
 
 /// The daemon: the HTTP API, the job scheduler and the segment store, as one `ServiceGroup`.
 ///
-/// Services are ordered by dependency: `[store, scheduler, watchdog, http]`. On SIGTERM the group
+/// Services are ordered by dependency: `[store, scheduler, webhook delivery, watchdog, http]`. On SIGTERM the group
 /// shuts them down in reverse order: the HTTP server stops accepting, drains in-flight requests
 /// (each answered only after its events are durable), then the scheduler stops, and the store
 /// seals the memtable and closes the WAL last.
@@ -46,6 +47,7 @@ public struct TokentraDaemon: Sendable {
     public let metrics: TokentraMetrics
     public let registry: PrometheusCollectorRegistry?
     public let authenticator: APIKeyAuthenticator
+    public let webhookMetrics: WebhookMetrics
     let decoder: EventDecoder
     let logger: Logger
     let serverVersion: String
@@ -81,6 +83,7 @@ public struct TokentraDaemon: Sendable {
         self.hooks = hooks
         self.notifier = notifier
         self.wallClock = wallClock
+        self.webhookMetrics = WebhookMetrics(factory: metrics.factory)
         self.authenticator = APIKeyAuthenticator(
             index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000, logger: logger)
     }
@@ -109,7 +112,40 @@ public struct TokentraDaemon: Sendable {
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
         var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
         query.snapshot = { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }
-        return ingest.routes + health.routes + query.routes
+        var support = ManagementSupport(authorizer: authorizer, wallClock: wallClock)
+        support.bodyTimeout = .seconds(Int64(configuration.bodyTimeoutSeconds))
+        let calculator = budgetCalculator
+        let budgets = BudgetController(support: support, index: store.index, calculator: calculator)
+        let alerts = AlertController(support: support, index: store.index)
+        let webhooks = WebhookController(support: support, index: store.index, settings: webhookSettings)
+        let sdkConfig = SDKConfigController(
+            support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
+            maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
+        return ingest.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
+    }
+
+    /// Webhook delivery settings from the configuration.
+    public var webhookSettings: WebhookSettings {
+        var s = WebhookSettings()
+        s.allowPrivateTargets = configuration.webhookAllowPrivateTargets
+        s.maxAttempts = configuration.webhookMaxAttempts
+        s.backoffBaseMs = configuration.webhookBackoffBaseMs
+        s.backoffMaxMs = configuration.webhookBackoffMaxMs
+        s.timeoutMs = configuration.webhookTimeoutMs
+        return s
+    }
+
+    /// Budget spend from the rollups plus the store's raw tail (sealed but not rolled up, and unsealed events).
+    var budgetCalculator: BudgetCalculator {
+        let store = self.store
+        return BudgetCalculator(
+            engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory),
+            rawTail: { org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) })
+    }
+
+    /// The evaluation of budgets and alert rules the daemon runs after every rollup cycle.
+    public var evaluator: NotificationEvaluator {
+        NotificationEvaluator(index: store.index, calculator: budgetCalculator, attemptLimit: configuration.webhookMaxAttempts, logger: logger)
     }
 
     private let limiter = RateLimiter()
@@ -144,8 +180,14 @@ public struct TokentraDaemon: Sendable {
     public func makeJobs() -> [ScheduledJob] {
         let store = self.store
         let logger = self.logger
-        let rollup: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
+        let rollupOnly: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
+        }
+        // Budgets and alerts are evaluated in one place, after every rollup cycle.
+        let evaluator = self.evaluator
+        let rollup: @Sendable (Int64) async throws -> Void = { now in
+            try await rollupOnly(now)
+            _ = try await evaluator.run(nowMs: now)
         }
         let metrics = self.metrics
         let horizon = self.horizon
@@ -182,6 +224,8 @@ public struct TokentraDaemon: Sendable {
                 jobs: makeJobs(), clock: ContinuousClock(), wallClock: wallClock, ledger: IndexJobRunLedger(index: store.index),
                 metrics: metrics, logger: logger),
         ]
+        services.append(WebhookDeliveryService(
+            index: store.index, settings: webhookSettings, metrics: webhookMetrics, logger: logger, wallClock: wallClock))
         if let notifier, let interval = notifier.watchdogInterval {
             services.append(SystemdWatchdogService(notifier: notifier, interval: interval, clock: ContinuousClock()) {
                 state.isStoreOpen || state.isStopping

@@ -86,6 +86,9 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v5-quarantine") { db in
             try createQuarantineTable(db)
         }
+        m.registerMigration("v6-notifications") { db in
+            try createNotificationTables(db)
+        }
         return m
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import TokentraCore
 import UsageIndex
@@ -116,7 +117,7 @@ public enum APIKeys {
     }
 
     /// SHA-256 of the key's UTF-8 bytes.
-    public static func hash(_ key: some StringProtocol) -> [UInt8] { SHA256.hash(Array(key.utf8)) }
+    public static func hash(_ key: some StringProtocol) -> [UInt8] { Array(Crypto.SHA256.hash(data: Array(key.utf8))) }
 
     /// The stored display/lookup prefix of a key.
     public static func prefix(of key: some StringProtocol) -> String { String(key.prefix(prefixLength)) }

@@ -6,7 +6,7 @@ import TOMLKit
 /// (a test checks that the README lists every key with its default).
 public struct ConfigurationKey: Sendable {
     public enum Kind: String, Sendable {
-        case string, integer, timeOfDay = "time (HH:MM, UTC)"
+        case string, integer, boolean, timeOfDay = "time (HH:MM, UTC)"
     }
 
     /// Dotted TOML key (`server.port`).
@@ -110,6 +110,19 @@ public struct ConfigurationKey: Sendable {
               "/readyz reports not ready when the data directory's filesystem has less free space than this."),
         int("readiness.max_rollup_lag_seconds", \.readinessMaxRollupLagSeconds, min: 1,
             "/readyz reports not ready when a dirty bucket has waited longer than this for its rollup."),
+        ConfigurationKey(
+            key: "webhooks.allow_private_targets", kind: .boolean,
+            help: "Allow webhook URLs on loopback, private, link-local and other non-public addresses (SSRF protection is on by default).",
+            flag: nil, read: { $0.webhookAllowPrivateTargets ? "true" : "false" },
+            apply: { c, t in
+                guard t == "true" || t == "false" else { return false }
+                c.webhookAllowPrivateTargets = t == "true"
+                return true
+            }),
+        int("webhooks.max_attempts", \.webhookMaxAttempts, min: 1, max: 100, "Attempts per webhook delivery before it is dead (14: retries span about 24 h)."),
+        int64("webhooks.backoff_base_ms", \.webhookBackoffBaseMs, min: 1, "First webhook retry delay; doubles per attempt up to webhooks.backoff_max_ms, with ±20 % jitter."),
+        int64("webhooks.backoff_max_ms", \.webhookBackoffMaxMs, min: 1, "Longest webhook retry delay."),
+        int64("webhooks.timeout_ms", \.webhookTimeoutMs, min: 1, "Per-attempt webhook timeout (connect and response)."),
         ConfigurationKey(
             key: "log.level", kind: .string, help: "Log level: trace, debug, info, notice, warning, error, critical.",
             flag: "--log-level", read: { $0.logLevel },

@@ -57,6 +57,18 @@ public struct TokentraConfiguration: Sendable, Equatable {
     /// `readiness.max_rollup_lag_seconds`: /readyz fails when a dirty bucket has waited longer.
     public var readinessMaxRollupLagSeconds = 900
 
+    // webhooks
+    /// `webhooks.allow_private_targets`: allow endpoints on loopback/private/link-local addresses.
+    public var webhookAllowPrivateTargets = false
+    /// `webhooks.max_attempts`: attempts per delivery before it is dead.
+    public var webhookMaxAttempts = 14
+    /// `webhooks.backoff_base_ms`: first retry delay (doubles per attempt, ±20 % jitter).
+    public var webhookBackoffBaseMs: Int64 = 30_000
+    /// `webhooks.backoff_max_ms`: longest retry delay.
+    public var webhookBackoffMaxMs: Int64 = 14_400_000
+    /// `webhooks.timeout_ms`: per-attempt timeout.
+    public var webhookTimeoutMs: Int64 = 10_000
+
     // logging
     /// `log.level`: trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"

@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import TokentraCore
+import UsageIndex
+
+/// The one place budgets and alert rules are evaluated: the daemon runs it after every rollup cycle.
+///
+/// Every decision that emits an event is a write that can happen once: a budget threshold
+/// crossing is a row keyed by (org, budget, period start, threshold), an alert transition is a
+/// conditional state change; each is committed in one SQLite transaction with its event and the
+/// event's outbox rows. Re-running the evaluation (restarts, rollup re-runs, `rollup run
+/// --rebuild`, late events) therefore never emits an event twice.
+public struct NotificationEvaluator: Sendable {
+    public let index: IndexDatabase
+    public let calculator: BudgetCalculator
+    /// Attempts of each new outbox row (`webhooks.max_attempts`).
+    public let attemptLimit: Int
+    let logger: Logger
+
+    public init(index: IndexDatabase, calculator: BudgetCalculator, attemptLimit: Int, logger: Logger) {
+        self.index = index
+        self.calculator = calculator
+        self.attemptLimit = attemptLimit
+        self.logger = logger
+    }
+
+    /// What one evaluation did.
+    public struct Outcome: Sendable, Equatable {
+        public var budgetsEvaluated = 0
+        public var budgetEvents = 0
+        public var alertsEvaluated = 0
+        public var alertTransitions = 0
+        public var failures = 0
+        public init() {}
+    }
+
+    /// Evaluates every active budget and every enabled alert rule of every org at `nowMs`.
+    /// A rule that cannot be evaluated is logged and counted; the others go on.
+    public func run(nowMs: Int64) async throws -> Outcome {
+        var outcome = Outcome()
+        for budget in try index.budgets(orgID: nil) where budget.status == "active" {
+            do {
+                outcome.budgetEvents += try await evaluate(budget, nowMs: nowMs)
+                outcome.budgetsEvaluated += 1
+            } catch {
+                outcome.failures += 1
+                logger.error("budget evaluation failed", metadata: ["budget.id": "\(budget.id)", "org.id": "\(budget.orgID)", "error": "\(error)"])
+            }
+        }
+        let rules = AlertRules(index: index, calculator: calculator, attemptLimit: attemptLimit)
+        for alert in try index.alerts(orgID: nil) where alert.enabled {
+            do {
+                if try await rules.evaluate(alert, nowMs: nowMs) { outcome.alertTransitions += 1 }
+                outcome.alertsEvaluated += 1
+            } catch {
+                outcome.failures += 1
+                logger.error("alert evaluation failed", metadata: ["alert.id": "\(alert.id)", "org.id": "\(alert.orgID)", "error": "\(error)"])
+            }
+        }
+        return outcome
+    }
+
+    /// Records the budget's new crossings in its current period; returns how many events it emitted.
+    public func evaluate(_ budget: BudgetRecord, nowMs: Int64) async throws -> Int {
+        let status = try await calculator.status(budget, nowMs: nowMs)
+        let d = BudgetDefinition(budget)
+        var emitted = 0
+        var crossings: [Int?] = status.reached(d.thresholds)
+        if status.forecastExceedsAtMs != nil { crossings.append(nil) }
+        for threshold in crossings {
+            let event = NotificationPayload.budget(budget, status: status, threshold: threshold, at: nowMs)
+            let crossing = BudgetCrossing(
+                budgetID: budget.id, periodStart: status.period.startMs, threshold: threshold ?? BudgetCrossing.forecastThreshold,
+                eventID: event.id, crossedAt: nowMs, spendUnits: Int64(clamping: status.spend))
+            if try index.recordCrossing(orgID: budget.orgID, crossing, event: event, attemptLimit: attemptLimit) {
+                emitted += 1
+                logger.info("budget threshold crossed", metadata: [
+                    "budget.id": "\(budget.id)", "org.id": "\(budget.orgID)", "event.type": "\(event.type)", "event.id": "\(event.id)",
+                ])
+            }
+        }
+        return emitted
+    }
+}

@@ -1,0 +1,196 @@
+import Alerts
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import UsageIndex
+
+/// Delivery settings (`webhooks.*` configuration keys).
+public struct WebhookSettings: Sendable {
+    /// Attempts per delivery before it is dead (default 14: the retries span about 24 h).
+    public var maxAttempts = 14
+    /// First retry delay; each further retry doubles it, up to ``backoffMaxMs``; ±20 % jitter.
+    public var backoffBaseMs: Int64 = 30_000
+    public var backoffMaxMs: Int64 = 14_400_000
+    /// Per-attempt timeout (connect + response).
+    public var timeoutMs: Int64 = 10_000
+    /// Whether endpoints may be on loopback/private/link-local addresses.
+    public var allowPrivateTargets = false
+    /// How often the outbox is looked at when nothing is due sooner.
+    public var pollIntervalMs: Int64 = 1000
+    /// Deliveries sent at once.
+    public var concurrency = 16
+    public init() {}
+
+    /// The delay before attempt `n + 1` after attempt `n` failed (without jitter).
+    public func backoff(afterAttempt n: Int) -> Int64 {
+        var d = backoffBaseMs
+        for _ in 1..<max(n, 1) {
+            d *= 2
+            if d >= backoffMaxMs { return backoffMaxMs }
+        }
+        return min(d, backoffMaxMs)
+    }
+}
+
+/// Works the durable outbox: sends due deliveries (signed), records each attempt, schedules
+/// retries with exponential backoff and jitter, and marks a delivery dead after its last attempt.
+///
+/// A delivery is marked delivered only after a 2xx, in the same write as its attempt; one that is
+/// in flight when the daemon dies is sent again after the restart (the receiver deduplicates by
+/// `X-TokenTra-Event-Id`), one that was acknowledged is never sent again. Redirects are not
+/// followed; without `allow_private_targets` the host's addresses are checked before each attempt.
+final class WebhookDeliveryService: Service, Sendable {
+    let index: IndexDatabase
+    let settings: WebhookSettings
+    let metrics: WebhookMetrics
+    let logger: Logger
+    let wallClock: @Sendable () -> Int64
+    let client: HTTPClient
+
+    init(index: IndexDatabase, settings: WebhookSettings, metrics: WebhookMetrics, logger: Logger, wallClock: @escaping @Sendable () -> Int64) {
+        self.index = index
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        self.wallClock = wallClock
+        var config = HTTPClient.Configuration()
+        config.redirectConfiguration = .disallow
+        config.timeout = .init(connect: .milliseconds(settings.timeoutMs), read: .milliseconds(settings.timeoutMs))
+        config.decompression = .disabled
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    func run() async throws {
+        var lastStats: Int64 = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let now = wallClock()
+            if now - lastStats >= 5000 {
+                lastStats = now
+                updateStatistics(now: now)
+            }
+            let due: [DueDelivery]
+            do {
+                due = try await blocking { [index, settings] in try index.dueDeliveries(now: now, limit: settings.concurrency) }
+            } catch {
+                logger.error("cannot read the webhook outbox", metadata: ["error": "\(error)"])
+                due = []
+            }
+            if due.isEmpty {
+                var pause = settings.pollIntervalMs
+                if let next = try? index.nextDeliveryDue() { pause = min(pause, max(10, next - now)) }
+                let wait = pause
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(wait)) }
+                } catch {
+                    break
+                }
+                continue
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for d in due { group.addTask { await self.attempt(d) } }
+            }
+        }
+        try await client.shutdown()
+    }
+
+    func updateStatistics(now: Int64) {
+        guard let s = try? index.outboxStatistics() else { return }
+        metrics.updateOutbox(pending: s.pending, oldestAgeSeconds: s.oldestPendingCreatedAt.map { Double(max(0, now - $0)) / 1000 } ?? 0, dead: s.dead)
+    }
+
+    /// Sends one delivery and records the attempt.
+    func attempt(_ due: DueDelivery) async {
+        let d = due.delivery
+        let number = d.attempts + 1
+        let started = wallClock()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var statusCode: Int?
+        var failure: String?
+        do {
+            statusCode = try await send(due, attempt: number, at: started)
+        } catch let e as DeliveryRefused {
+            failure = e.message
+        } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
+            failure = "timed out after \(settings.timeoutMs) ms"
+        } catch {
+            failure = "\(error)"
+        }
+        let elapsed = clock.now - t0
+        let durationMs = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        let ok = statusCode.map { (200..<300).contains($0) } ?? false
+        if !ok, failure == nil, let code = statusCode { failure = "HTTP \(code)" }
+        let error = failure
+        var retry: Int64?
+        if !ok && number < d.attemptLimit {
+            let base = settings.backoff(afterAttempt: number)
+            let jitter = Double.random(in: 0.8...1.2)
+            retry = wallClock() + Int64(Double(base) * jitter)
+        }
+        let retryAt = retry
+        let record = WebhookAttempt(attempt: number, startedAt: started, durationMs: durationMs, statusCode: statusCode, error: error)
+        do {
+            try await blocking { [index] in try index.recordAttempt(deliveryID: d.id, record, delivered: ok, retryAt: retryAt) }
+        } catch {
+            logger.error("cannot record a webhook attempt", metadata: ["delivery.id": "\(d.id)", "error": "\(error)"])
+        }
+        metrics.record(delivered: ok, dead: !ok && retryAt == nil)
+        let level: Logger.Level = ok ? .info : (retryAt == nil ? .error : .warning)
+        logger.log(level: level, ok ? "webhook delivered" : (retryAt == nil ? "webhook delivery dead after its last attempt" : "webhook delivery failed; will retry"), metadata: [
+            "webhook.id": "\(d.webhookID)", "event.id": "\(d.eventID)", "delivery.id": "\(d.id)", "attempt": "\(number)",
+            "status": "\(statusCode.map(String.init) ?? "-")", "error": "\(error ?? "")",
+        ])
+    }
+
+    struct DeliveryRefused: Error {
+        var message: String
+    }
+
+    /// Posts the signed body; returns the status code.
+    func send(_ due: DueDelivery, attempt: Int, at nowMs: Int64) async throws -> Int {
+        if !settings.allowPrivateTargets {
+            let parsed: WebhookTarget.Parsed
+            do {
+                parsed = try WebhookTarget.validate(due.url, allowPrivate: false)
+            } catch {
+                throw DeliveryRefused(message: "refused: \(error.message)")
+            }
+            let host = parsed.host
+            if let address = await blockingValue({ WebhookTarget.privateAddress(resolving: host) }) {
+                throw DeliveryRefused(message: "refused: \(host) resolves to a private address (\(address))")
+            }
+        }
+        let body = Array(due.body.utf8)
+        var request = HTTPClientRequest(url: due.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "tokentra-webhooks/1")
+        request.headers.add(name: WebhookSigner.signatureHeader, value: WebhookSigner.signatureHeader(body: body, secret: due.secret))
+        request.headers.add(name: WebhookSigner.eventIDHeader, value: due.delivery.eventID)
+        request.headers.add(name: WebhookSigner.eventTypeHeader, value: due.delivery.eventType)
+        request.headers.add(name: WebhookSigner.timestampHeader, value: String(nowMs / 1000))
+        request.headers.add(name: WebhookSigner.deliveryIDHeader, value: String(due.delivery.id))
+        request.headers.add(name: WebhookSigner.attemptHeader, value: String(attempt))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: .milliseconds(settings.timeoutMs))
+        // Read (and drop) at most 64 KiB of the answer within the same deadline.
+        _ = try? await response.body.collect(upTo: 64 << 10)
+        return Int(response.status.code)
+    }
+}
+
+/// Runs blocking work (SQLite, getaddrinfo) on a Dispatch thread, off the cooperative pool.
+func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        DispatchQueue.global().async { c.resume(with: Result { try work() }) }
+    }
+}
+
+func blockingValue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        DispatchQueue.global().async { c.resume(returning: work()) }
+    }
+}
