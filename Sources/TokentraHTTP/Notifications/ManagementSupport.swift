@@ -21,22 +21,27 @@ struct ManagementSupport: Sendable {
     func json(_ request: Request, _ context: TokentraRequestContext) async throws -> JSONValue {
         let deadline = BodyDeadline(channel: context.channel, timeout: .nanoseconds(Int64(bodyTimeout.components.seconds) * 1_000_000_000))
         defer { deadline.disarm() }
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "request body of \(declared) bytes exceeds the limit of \(maxBodyBytes) bytes",
-                           headers: [.connection: "close"])
-        }
         var collected = ByteBuffer()
+        var tooLarge = request.headers[.contentLength].flatMap({ Int($0) }).map { $0 > maxBodyBytes } ?? false
+        var drained = 0
         do {
+            // Past the limit the rest is read and dropped (up to 16 MiB), so the client can read the 413.
             for try await chunk in request.body {
-                if collected.readableBytes + chunk.readableBytes > maxBodyBytes {
-                    throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the limit of \(maxBodyBytes) bytes",
-                                   headers: [.connection: "close"])
+                if tooLarge || collected.readableBytes + chunk.readableBytes > maxBodyBytes {
+                    tooLarge = true
+                    drained += chunk.readableBytes
+                    if drained > 16 << 20 { break }
+                    continue
                 }
                 var c = chunk
                 collected.writeBuffer(&c)
             }
         } catch is BodyTimeoutError {
             throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT", message: "request body not received in time", headers: [.connection: "close"])
+        }
+        if tooLarge {
+            throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the limit of \(maxBodyBytes) bytes",
+                           headers: [.connection: "close"])
         }
         guard collected.readableBytes > 0 else { throw APIError(.badRequest, code: "INVALID_REQUEST", message: "a JSON object body is required") }
         do {
