@@ -24,10 +24,9 @@ struct AlertRules: Sendable {
     /// Evaluates one rule at `nowMs`; returns whether it changed state (and emitted an event).
     func evaluate(_ alert: AlertRecord, nowMs: Int64) async throws -> Bool {
         let d = AlertDefinition(alert)
-        guard let m = try await measure(d, orgID: alert.orgID, nowMs: nowMs) else {
-            try index.recordAlertEvaluation(id: alert.id, at: nowMs, value: nil)
-            return false
-        }
+        // Nothing to judge (no requests in the window, no baseline, budget gone): the condition does not hold.
+        let m = try await measure(d, orgID: alert.orgID, nowMs: nowMs)
+            ?? AlertMeasurement(value: nil, conditionMet: false, message: "\(d.type.rawValue) has no data to evaluate")
         if m.conditionMet && alert.state == "ok" {
             // An alert in cooldown never fires: it stays ok and is looked at again next cycle.
             if let last = alert.lastTriggeredAt, nowMs - last < Int64(alert.cooldownSeconds) * 1000 {
@@ -69,7 +68,8 @@ struct AlertRules: Sendable {
     /// Measures the rule; `nil` when there is nothing to judge (no budget, no baseline, no requests).
     func measure(_ d: AlertDefinition, orgID: String, nowMs: Int64) async throws -> AlertMeasurement? {
         let thr = Int128(d.threshold.units)
-        let currentHourEnd = (nowMs / Self.hour + 1) * Self.hour
+        // Windows are whole hours (rollups are hourly) ending at the first hour boundary at or after now.
+        let currentHourEnd = (nowMs + Self.hour - 1) / Self.hour * Self.hour
         switch d.type {
         case .spendThreshold:
             guard let tz = TimeZone(identifier: d.timeZone) else { return nil }
