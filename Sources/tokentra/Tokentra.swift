@@ -10,7 +10,8 @@ struct Tokentra: AsyncParsableCommand {
         commandName: "tokentra",
         abstract: "Self-hosted LLM usage event store: ingest, roll up, query and retain.",
         version: TokentraVersion.string,
-        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Keys.self, Retention.self]
+        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Keys.self, Retention.self,
+                      Budgets.self, AlertsCommand.self, WebhooksCommand.self]
     )
 }
 

@@ -43,6 +43,17 @@ struct AlertController: Sendable {
         o.field("updated_at", UTCTimestamp.format(a.updatedAt))
     }
 
+    static func writeHistory(_ e: AlertHistoryEntry, _ x: inout JSONWriter) {
+        x.field("id", e.id)
+        x.field("alert_id", e.alertID)
+        x.field("kind", e.kind)
+        x.field("at", UTCTimestamp.format(e.at))
+        if let v = e.value { x.field("value", raw: v) } else { x.field("value", nil as String?) }
+        x.field("threshold", raw: e.threshold)
+        x.field("message", e.message)
+        x.field("event_id", e.eventID)
+    }
+
     func id(_ c: TokentraRequestContext) -> String { c.parameters.get("alert_id") ?? "" }
 
     func find(_ id: String, _ org: String) async throws -> AlertRecord {
@@ -106,16 +117,7 @@ struct AlertController: Sendable {
             w.object { o in
                 o.field("data", array: { l in
                     for e in entries {
-                        l.object { x in
-                            x.field("id", e.id)
-                            x.field("alert_id", e.alertID)
-                            x.field("kind", e.kind)
-                            x.field("at", UTCTimestamp.format(e.at))
-                            if let v = e.value { x.field("value", raw: v) } else { x.field("value", nil as String?) }
-                            x.field("threshold", raw: e.threshold)
-                            x.field("message", e.message)
-                            x.field("event_id", e.eventID)
-                        }
+                        l.object { Self.writeHistory(e, &$0) }
                     }
                 })
             }

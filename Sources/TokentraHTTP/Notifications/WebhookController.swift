@@ -37,6 +37,31 @@ struct WebhookController: Sendable {
         o.field("updated_at", UTCTimestamp.format(h.updatedAt))
     }
 
+    static func writeDelivery(_ d: WebhookDelivery, _ attempts: [WebhookAttempt], _ x: inout JSONWriter) {
+        x.field("id", d.id)
+        x.field("event_id", d.eventID)
+        x.field("event_type", d.eventType)
+        x.field("status", d.status)
+        x.field("attempts", d.attempts)
+        x.field("attempt_limit", d.attemptLimit)
+        x.field("next_attempt_at", d.status == "pending" ? UTCTimestamp.format(d.nextAttemptAt) : nil)
+        x.field("last_status_code", d.lastStatusCode)
+        x.field("last_error", d.lastError)
+        x.field("delivered_at", d.deliveredAt.map(UTCTimestamp.format))
+        x.field("created_at", UTCTimestamp.format(d.createdAt))
+        x.field("attempt_log", array: { l in
+            for t in attempts {
+                l.object { y in
+                    y.field("attempt", t.attempt)
+                    y.field("at", UTCTimestamp.format(t.startedAt))
+                    y.field("duration_ms", t.durationMs)
+                    y.field("status_code", t.statusCode)
+                    y.field("error", t.error)
+                }
+            }
+        })
+    }
+
     func id(_ c: TokentraRequestContext) -> String { c.parameters.get("webhook_id") ?? "" }
 
     func find(_ id: String, _ org: String) async throws -> WebhookRecord {
@@ -107,30 +132,7 @@ struct WebhookController: Sendable {
             w.object { o in
                 o.field("data", array: { a in
                     for (d, attempts) in list {
-                        a.object { x in
-                            x.field("id", d.id)
-                            x.field("event_id", d.eventID)
-                            x.field("event_type", d.eventType)
-                            x.field("status", d.status)
-                            x.field("attempts", d.attempts)
-                            x.field("attempt_limit", d.attemptLimit)
-                            x.field("next_attempt_at", d.status == "pending" ? UTCTimestamp.format(d.nextAttemptAt) : nil)
-                            x.field("last_status_code", d.lastStatusCode)
-                            x.field("last_error", d.lastError)
-                            x.field("delivered_at", d.deliveredAt.map(UTCTimestamp.format))
-                            x.field("created_at", UTCTimestamp.format(d.createdAt))
-                            x.field("attempt_log", array: { l in
-                                for t in attempts {
-                                    l.object { y in
-                                        y.field("attempt", t.attempt)
-                                        y.field("at", UTCTimestamp.format(t.startedAt))
-                                        y.field("duration_ms", t.durationMs)
-                                        y.field("status_code", t.statusCode)
-                                        y.field("error", t.error)
-                                    }
-                                }
-                            })
-                        }
+                        a.object { Self.writeDelivery(d, attempts, &$0) }
                     }
                 })
             }
