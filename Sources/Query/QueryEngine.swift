@@ -65,6 +65,8 @@ public struct BreakdownResult: Sendable {
     public var meta: QueryMeta
     public var sort: QuerySort
     public var limit: Int?
+    /// The rows beyond `limit`, summed (`nil` when none were cut).
+    public var other: (rows: Int, measures: RollupMeasures)?
 }
 
 /// Answers usage queries from the rollup tables, for the HTTP API and the CLI alike.
@@ -197,7 +199,7 @@ public struct QueryEngine: Sendable {
 
     func meta(_ q: UsageQuery, unsealed: Bool = false) throws -> QueryMeta {
         let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
-        var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
+        var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZoneName,
                              startMs: q.startMs, endMs: q.endMs)
         if dataDirectory != nil {
             let dayStart = q.startMs - ((q.startMs % 86_400_000) + 86_400_000) % 86_400_000
@@ -278,23 +280,40 @@ public struct QueryEngine: Sendable {
     ///   `nil` reads them from the index.
     public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageResult {
         let buckets = Self.buckets(q)
-        let filterDimension = q.filters.active.first?.dimension
-        let rows = try rows(q, buckets, slices: filterDimension != nil, unsealed: unsealed, segments: segments)
+        let starts = buckets.map(\.start)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
-        let starts = buckets.map(\.start)
-        for row in rows {
-            // The bucket containing the row: the last bucket starting at or before it.
-            var lo = 0, hi = starts.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if starts[mid] <= row.bucketStart { lo = mid + 1 } else { hi = mid }
+        var source: String?
+        var rawRanges: [(Int64, Int64)]
+        if Self.rollupsAnswerUsage(q) {
+            let (aligned, partial) = Self.split(buckets)
+            rawRanges = partial
+            let filterDimension = q.filters.values.first?.attribute.dimension
+            let rows = aligned.isEmpty ? [] : try rows(q, aligned, slices: filterDimension != nil, unsealed: unsealed, segments: segments)
+            for row in rows {
+                // The bucket containing the row: the last bucket starting at or before it.
+                var lo = 0, hi = starts.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if starts[mid] <= row.bucketStart { lo = mid + 1 } else { hi = mid }
+                }
+                let i = lo - 1
+                guard i >= 0, row.bucketStart < buckets[i].end else { continue }
+                let (m, ds) = try contribution(row, filterDimension, q.filters)
+                measures[i].add(m)
+                digests[i] += ds
             }
-            let i = lo - 1
-            guard i >= 0, row.bucketStart < buckets[i].end else { continue }
-            let (m, ds) = try contribution(row, filterDimension, q.filters)
-            measures[i].add(m)
-            digests[i] += ds
+            if !partial.isEmpty { source = "rollups+segments" }
+        } else {
+            rawRanges = [(q.startMs, q.endMs)]
+            source = "segments"
+        }
+        if !rawRanges.isEmpty {
+            let groups = try scan(q, ranges: rawRanges, bucketStarts: starts, group: nil, unsealed: unsealed, segments: segments)
+            for (key, g) in groups {
+                measures[key.bucket].add(g.measures)
+                digests[key.bucket].append(g.digest)
+            }
         }
         var totals = RollupMeasures()
         var points: [UsagePoint] = []
@@ -304,26 +323,50 @@ public struct QueryEngine: Sendable {
             points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
                                      latency: LatencyPercentiles(digests[i])))
         }
-        return UsageResult(totals: totals, points: points, meta: try meta(q, unsealed: !unsealed.isEmpty))
+        var meta = try meta(q, unsealed: !unsealed.isEmpty)
+        if let source { meta.source = source }
+        return UsageResult(totals: totals, points: points, meta: meta)
     }
 
-    /// Usage grouped by one attribute over the whole range, sorted (descending) and limited.
-    /// - Parameter unsealed: as for ``usage(_:unsealed:)``.
+    /// Usage grouped by one attribute over the whole range, sorted (descending) and limited; the
+    /// rows beyond the limit are summed in ``BreakdownResult/other``.
+    /// - Parameter unsealed: as for ``usage(_:unsealed:segments:)``.
     public func breakdown(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> BreakdownResult {
         guard let breakdown = q.breakdown else { preconditionFailure("breakdown query without a breakdown") }
-        let d = breakdown.dimension
-        // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows.
-        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true, unsealed: unsealed, segments: segments)
         struct Acc {
             var measures = RollupMeasures()
             var digests: [TDigest] = []
         }
         var groups: [SliceKey: Acc] = [:]
-        for row in rows {
-            let b = try decode(row, [d])
-            for s in b.slices(d) where q.filters.matches(s.key, dimension: d) {
-                groups[s.key, default: Acc()].measures.add(s.measures)
-                groups[s.key]!.digests.append(s.latency)
+        var source: String?
+        let whole = [(start: q.startMs, end: q.endMs, label: "")]
+        var rawRanges: [(Int64, Int64)]
+        if Self.rollupsAnswerBreakdown(q), let d = breakdown.attribute.dimension {
+            // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows,
+            // parts of hours from the raw segments.
+            let (aligned, partial) = Self.split(whole)
+            rawRanges = partial
+            let rows = aligned.isEmpty ? [] : try rows(q, aligned, slices: true, unsealed: unsealed, segments: segments)
+            for row in rows {
+                let b = try decode(row, [d])
+                for s in b.slices(d) where q.filters.matches(s.key, dimension: d) {
+                    let key = breakdown.attribute == .provider ? SliceKey(value: s.key.provider) : s.key
+                    groups[key, default: Acc()].measures.add(s.measures)
+                    groups[key]!.digests.append(s.latency)
+                }
+            }
+            if !partial.isEmpty { source = "rollups+segments" }
+        } else {
+            rawRanges = [(q.startMs, q.endMs)]
+            source = "segments"
+        }
+        if !rawRanges.isEmpty {
+            let raw = try scan(q, ranges: rawRanges, bucketStarts: [q.startMs], group: breakdown.attribute,
+                               unsealed: unsealed, segments: segments)
+            for (key, g) in raw {
+                let k = SliceKey(provider: key.provider, value: key.value)
+                groups[k, default: Acc()].measures.add(g.measures)
+                groups[k]!.digests.append(g.digest)
             }
         }
         var totals = RollupMeasures()
@@ -340,12 +383,24 @@ public struct QueryEngine: Sendable {
             let x = metric(a.acc.measures), y = metric(b.acc.measures)
             return x != y ? x > y : a.key < b.key
         }
-        if let limit = q.limit, list.count > limit { list.removeLast(list.count - limit) }
-        let rowsOut = list.map { item in
-            let pct = totals.totalCost == 0 ? 0 : Double(item.acc.measures.totalCost) * 100 / Double(totals.totalCost)
-            return BreakdownRow(key: item.key, measures: item.acc.measures, percentage: pct,
-                                latency: LatencyPercentiles(item.acc.digests))
+        var other: (rows: Int, measures: RollupMeasures)?
+        if let limit = q.limit, list.count > limit {
+            var rest = RollupMeasures()
+            for item in list[limit...] { rest.add(item.acc.measures) }
+            other = (list.count - limit, rest)
+            list.removeLast(list.count - limit)
         }
-        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: try meta(q, unsealed: !unsealed.isEmpty), sort: q.sort, limit: q.limit)
+        let rowsOut = list.map { item in
+            BreakdownRow(key: item.key, measures: item.acc.measures, percentage: Self.percentage(item.acc.measures.totalCost, of: totals.totalCost),
+                         latency: LatencyPercentiles(item.acc.digests))
+        }
+        var meta = try meta(q, unsealed: !unsealed.isEmpty)
+        if let source { meta.source = source }
+        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: meta, sort: q.sort, limit: q.limit, other: other)
+    }
+
+    /// `part` as a percentage of `total` (0 when the total is 0).
+    static func percentage(_ part: Int128, of total: Int128) -> Double {
+        total == 0 ? 0 : Double(part) * 100 / Double(total)
     }
 }

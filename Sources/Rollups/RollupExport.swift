@@ -79,25 +79,25 @@ public enum RollupExport {
             let old = merged[key] ?? (0, 0)
             merged[key] = (old.0 + e.requests, old.1 + e.cost)
         }
-        var out = "{"
-        for (i, key) in merged.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
-            if i > 0 { out += "," }
-            EventExport.appendJSONString(key, to: &out)
-            let (requests, cost) = merged[key]!
-            out += ":{\"requests\":\(requests),\"cost\":\(money(cost))}"
+        var w = JSONWriter()
+        w.object { o in
+            for key in merged.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                let (requests, cost) = merged[key]!
+                o.field(key, object: { $0.field("requests", requests); $0.field("cost", money: cost) })
+            }
         }
-        return out + "}"
+        return w.text
     }
 
     /// Appends the bucket's rows (one per model slice, in key order) as NDJSON lines.
     public static func ndjson(_ b: RollupBucket, granularity: RollupGranularity, into out: inout String) {
         for s in b.slices(.model) {
-            out += "{"
-            for (i, (name, value)) in zip(fields, values(b, s, granularity: granularity)).enumerated() {
-                if i > 0 { out += "," }
-                out += "\"" + name + "\":" + value.json
+            var w = JSONWriter()
+            w.object { o in
+                for (name, value) in zip(fields, values(b, s, granularity: granularity)) { o.field(name, raw: value.json) }
             }
-            out += "}\n"
+            out += w.text
+            out += "\n"
         }
     }
 

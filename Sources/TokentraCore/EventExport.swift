@@ -34,16 +34,16 @@ public enum EventExport {
 
     /// One JSON object line (no trailing newline).
     public static func ndjson(_ e: UsageEvent, into out: inout String) {
-        out += "{"
-        for (i, (name, value)) in zip(fields, values(e)).enumerated() {
-            if i > 0 { out += "," }
-            out += "\"" + name + "\":"
-            switch value {
-            case .string(let s): if let s { appendJSONString(s, to: &out) } else { out += "null" }
-            case .raw(let r): out += r ?? "null"
+        var w = JSONWriter()
+        w.object { o in
+            for (name, value) in zip(fields, values(e)) {
+                switch value {
+                case .string(let s): o.field(name, s)
+                case .raw(let r): if let r { o.field(name, raw: r) } else { o.field(name, nil as String?) }
+                }
             }
         }
-        out += "}"
+        out += w.text
     }
 
     /// The CSV header line (no trailing newline).
