@@ -11,17 +11,9 @@ public struct UsageSummary: Sendable {
 
 extension QueryEngine {
     /// The totals of the query's whole range (filters applied) and the percentiles of the merged
-    /// digests of every row in it (never averaged per bucket). Reads the same rows as ``usage(_:unsealed:segments:)``.
+    /// digests of every row in it (never averaged per bucket), by the same code as ``usage(_:unsealed:segments:)`` with one bucket.
     public func summary(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageSummary {
-        let filterDimension = q.filters.active.first?.dimension
-        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: filterDimension != nil, unsealed: unsealed, segments: segments)
-        var totals = RollupMeasures()
-        var digests: [TDigest] = []
-        for row in rows where row.bucketStart >= q.startMs && row.bucketStart < q.endMs {
-            let (m, ds) = try contribution(row, filterDimension, q.filters)
-            totals.add(m)
-            digests += ds
-        }
-        return UsageSummary(totals: totals, latency: LatencyPercentiles(digests))
+        let (measures, digests, _) = try accumulate(q, [(q.startMs, q.endMs, "")], unsealed: unsealed, segments: segments)
+        return UsageSummary(totals: measures[0], latency: LatencyPercentiles(digests[0]))
     }
 }

@@ -280,6 +280,24 @@ public struct QueryEngine: Sendable {
     ///   `nil` reads them from the index.
     public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageResult {
         let buckets = Self.buckets(q)
+        let (measures, digests, source) = try accumulate(q, buckets, unsealed: unsealed, segments: segments)
+        var totals = RollupMeasures()
+        var points: [UsagePoint] = []
+        points.reserveCapacity(buckets.count)
+        for (i, bucket) in buckets.enumerated() {
+            totals.add(measures[i])
+            points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
+                                     latency: LatencyPercentiles(digests[i])))
+        }
+        var meta = try meta(q, unsealed: !unsealed.isEmpty)
+        if let source { meta.source = source }
+        return UsageResult(totals: totals, points: points, meta: meta)
+    }
+
+    /// The measures and digests of each bucket (rollup rows where they answer exactly, raw
+    /// segments and unsealed events for the rest), and the source when not only rollups.
+    func accumulate(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], unsealed: [UsageEvent],
+                    segments: [SegmentRecord]?) throws -> (measures: [RollupMeasures], digests: [[TDigest]], source: String?) {
         let starts = buckets.map(\.start)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
@@ -315,17 +333,7 @@ public struct QueryEngine: Sendable {
                 digests[key.bucket].append(g.digest)
             }
         }
-        var totals = RollupMeasures()
-        var points: [UsagePoint] = []
-        points.reserveCapacity(buckets.count)
-        for (i, bucket) in buckets.enumerated() {
-            totals.add(measures[i])
-            points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
-                                     latency: LatencyPercentiles(digests[i])))
-        }
-        var meta = try meta(q, unsealed: !unsealed.isEmpty)
-        if let source { meta.source = source }
-        return UsageResult(totals: totals, points: points, meta: meta)
+        return (measures, digests, source)
     }
 
     /// Usage grouped by one attribute over the whole range, sorted (descending) and limited; the

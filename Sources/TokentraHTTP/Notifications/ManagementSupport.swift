@@ -54,7 +54,7 @@ struct ManagementSupport: Sendable {
     }
 
     static func invalid(_ e: FieldError, headers: HTTPFields = [:]) -> APIError {
-        APIError(.badRequest, code: "VALIDATION_ERROR", message: e.message, extraJSON: "\"field\":" + JSONWriter.quoted(e.field), headers: headers)
+        APIError(.badRequest, code: "VALIDATION_ERROR", message: e.message, extra: [("field", JSONWriter.quoted(e.field))], headers: headers)
     }
 
     static func notFound(_ what: String, _ id: String) -> APIError {
@@ -74,7 +74,7 @@ struct ManagementSupport: Sendable {
     static func limit(_ request: Request) throws -> Int {
         guard let text = request.uri.queryParameters["limit"].map(String.init) else { return 100 }
         guard let n = Int(text), n >= 1, n <= 1000 else {
-            throw APIError(.badRequest, code: "INVALID_PARAMETER", message: "limit must be an integer from 1 to 1000", extraJSON: "\"parameter\":\"limit\"")
+            throw APIError(.badRequest, code: "INVALID_PARAMETER", message: "limit must be an integer from 1 to 1000", extra: [("parameter", JSONWriter.quoted("limit"))])
         }
         return n
     }

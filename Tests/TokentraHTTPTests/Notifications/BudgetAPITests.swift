@@ -51,7 +51,6 @@ import UsageIndex
             (#"{"name":"x","amount":10,"period":"monthly","team_id":"a","project_id":"b"}"#, "project_id"),
             (#"{"name":"x","amount":10,"period":"monthly","colour":"red"}"#, "colour"),
             (#"{"name":"x","amount":10,"period":"monthly","time_zone":"Mars/Olympus"}"#, "time_zone"),
-            (#"{"name":"x","amount":10,"period":"monthly","time_zone":"Asia/Kolkata"}"#, "time_zone"),
             (#"{"name":"x","amount":10,"period":"monthly","hard_limit":"yes"}"#, "hard_limit"),
             (#"{"amount":10,"period":"monthly"}"#, "name"),
             (#"{"name":"","amount":10,"period":"monthly"}"#, "name"),
@@ -115,6 +114,8 @@ import UsageIndex
             ("e3", "2026-11-19T10:00:00Z", "0.0000000007", "web"),
             ("e4", "2026-11-19T11:00:00Z", "123.4567890123", "api"),
             ("e5", "2026-11-20T11:59:59Z", "0.3333333333", nil),
+            ("e6", "2026-11-19T18:00:00Z", "0.0000000010", nil),     // Nov 19 in Kolkata, Nov 20 in Tokyo
+            ("e7", "2026-11-19T18:45:00Z", "5.5", nil),              // Nov 20 in Kolkata and Tokyo
         ]
         _ = try await API.ingest(d.baseURL, ingestKey, events.map { API.event($0.0, $0.1, cost: $0.2, team: $0.3) })
         func create(_ body: String) async throws -> String {
@@ -126,15 +127,18 @@ import UsageIndex
         let tokyo = try await create(#"{"name":"tokyo","amount":100,"period":"monthly","time_zone":"Asia/Tokyo"}"#)
         let tokyoWeb = try await create(#"{"name":"tokyo web","amount":100,"period":"monthly","time_zone":"Asia/Tokyo","team_id":"web"}"#)
         let tokyoDay = try await create(#"{"name":"tokyo day","amount":100,"period":"daily","time_zone":"Asia/Tokyo"}"#)
+        // A half-hour zone: Kolkata's Nov 20 is [Nov 19 18:30Z, Nov 20 18:30Z) (edges answered from raw segments).
+        let kolkataDay = try await create(#"{"name":"kolkata day","amount":100,"period":"daily","time_zone":"Asia/Kolkata"}"#)
         func reference(_ ids: Set<String>) -> Decimal {
             events.filter { ids.contains($0.0) }.reduce(Decimal(0)) { $0 + Decimal(string: $1.2)! }
         }
         let expected: [(String, Decimal, String, String)] = [
-            (utc, reference(["e3", "e4", "e5"]), "2026-11-01T00:00:00.000Z", "2026-12-01T00:00:00.000Z"),
-            (tokyo, reference(["e2", "e3", "e4", "e5"]), "2026-10-31T15:00:00.000Z", "2026-11-30T15:00:00.000Z"),
+            (utc, reference(["e3", "e4", "e5", "e6", "e7"]), "2026-11-01T00:00:00.000Z", "2026-12-01T00:00:00.000Z"),
+            (tokyo, reference(["e2", "e3", "e4", "e5", "e6", "e7"]), "2026-10-31T15:00:00.000Z", "2026-11-30T15:00:00.000Z"),
             (tokyoWeb, reference(["e2", "e3"]), "2026-10-31T15:00:00.000Z", "2026-11-30T15:00:00.000Z"),
             // Tokyo's Nov 20 is [Nov 19 15:00Z, Nov 20 15:00Z).
-            (tokyoDay, reference(["e5"]), "2026-11-19T15:00:00.000Z", "2026-11-20T15:00:00.000Z"),
+            (tokyoDay, reference(["e5", "e6", "e7"]), "2026-11-19T15:00:00.000Z", "2026-11-20T15:00:00.000Z"),
+            (kolkataDay, reference(["e5", "e7"]), "2026-11-19T18:30:00.000Z", "2026-11-20T18:30:00.000Z"),
         ]
         // Before any seal (memtable), then after a seal (raw segments), then after a rollup.
         for stage in ["unsealed", "sealed", "rolled up"] {
@@ -148,10 +152,10 @@ import UsageIndex
                 #expect(b["period_end"]!.stringValue == end)
             }
         }
-        // The exact text too: 2.2222222222 + 0.0000000007 + 123.4567890123 + 0.3333333333.
+        // The exact text too: 2.2222222222 + 0.0000000007 + 123.4567890123 + 0.3333333333 + 0.000000001 + 5.5.
         let r = try await API.call(d.baseURL, key, "GET", "/v1/budgets/" + tokyo)
-        #expect(r.json["data"]!["current_spend"]!.numberText == "126.0123445685")
-        #expect(r.json["data"]!["percentage_used"]!.numberText == "126.01")
+        #expect(r.json["data"]!["current_spend"]!.numberText == "131.5123445695")
+        #expect(r.json["data"]!["percentage_used"]!.numberText == "131.51")
         #expect(r.json["data"]!["exceeded"]!.boolValue == true)
         try await d.stop()
     }
