@@ -216,6 +216,7 @@ extension IndexDatabase {
     }
 
     /// Records one attempt: delivered (2xx), retried at `retryAt`, or dead when `retryAt` is `nil` and it failed.
+    /// A delivered attempt makes the endpoint's other pending deliveries due at once.
     /// Only a pending row changes (an attempt finishing after a redeliver or delete changes nothing).
     public func recordAttempt(deliveryID: Int64, _ attempt: WebhookAttempt, delivered: Bool, retryAt: Int64?) throws {
         try writer.write { db in
@@ -229,6 +230,15 @@ extension IndexDatabase {
                 arguments: [status, attempt.attempt, retryAt ?? attempt.startedAt, attempt.startedAt, attempt.statusCode, attempt.error,
                             delivered ? attempt.startedAt + attempt.durationMs : nil, deliveryID, attempt.attempt - 1])
             guard db.changesCount == 1 else { return }
+            if delivered {
+                // The endpoint answers again: its other pending deliveries go now instead of after their backoff.
+                try db.execute(
+                    sql: """
+                        UPDATE webhook_deliveries SET next_attempt_at = MIN(next_attempt_at, ?)
+                        WHERE webhook_id = (SELECT webhook_id FROM webhook_deliveries WHERE id = ?) AND status = 'pending'
+                        """,
+                    arguments: [attempt.startedAt, deliveryID])
+            }
             try db.execute(
                 sql: "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [deliveryID, attempt.attempt, attempt.startedAt, attempt.durationMs, attempt.statusCode, attempt.error])

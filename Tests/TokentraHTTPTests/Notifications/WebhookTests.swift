@@ -117,6 +117,14 @@ import UsageIndex
             try d.index.notificationEvents(orgID: "org_a").filter { $0.type == "budget.warning" }.count == 2
         }
         try await Task.sleep(for: .milliseconds(600))  // some refused attempts
+        // The outbox holds it: depth 1, and its age shows (metrics are refreshed every 5 s).
+        try await eventually(10, "outbox metrics") {
+            let m = try await HTTP.request(d.baseURL + "/metrics").body
+            guard m.contains("tokentra_webhook_outbox_depth 1"),
+                  let line = m.split(separator: "\n").first(where: { $0.hasPrefix("tokentra_webhook_outbox_oldest_pending_age_seconds ") }),
+                  let age = Double(line.split(separator: " ").last!) else { return false }
+            return age > 0
+        }
         try await d.stop(keepDirectory: true)
         d = try await TestDaemon.start(Self.configureFast, hooks: TokentraDaemon.Hooks(), dataDirectory: dataDir)
         // Re-running everything emits nothing new: a rebuild of every rollup and two evaluations.
