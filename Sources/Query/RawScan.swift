@@ -32,13 +32,16 @@ struct RawScan: Sendable {
     struct Group: Sendable {
         var measures = RollupMeasures()
         var latencies: [Double] = []
+        var ttfts: [Double] = []
 
         mutating func merge(_ o: Group) {
             measures.add(o.measures)
             latencies += o.latencies
+            ttfts += o.ttfts
         }
 
         var digest: TDigest { TDigest(latencies) }
+        var ttftDigest: TDigest { TDigest(ttfts) }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -73,7 +76,8 @@ struct RawScan: Sendable {
             let key = Key(bucket: bucket(e.timestampMs), provider: group == .model ? e.provider : "",
                           value: group.flatMap { $0.value(of: e) })
             out[key, default: Group()].measures.add(e)
-            out[key]!.latencies.append(Double(e.latencyMs))
+            if let l = e.latencyMs { out[key]!.latencies.append(Double(l)) }
+            if let t = e.timeToFirstTokenMs { out[key]!.ttfts.append(Double(t)) }
         }
         return out
     }
@@ -162,13 +166,18 @@ struct RawScan: Sendable {
             groups[slot].measures.outputCost += Int128(m.outputCost[i])
             groups[slot].measures.cachedCost += Int128(m.cachedCost[i])
             groups[slot].measures.totalCost += Int128(m.totalCost[i])
-            groups[slot].measures.latencySumMs += Int128(m.latencyMs[i])
-            let ttft = m.timeToFirstTokenMs[i]
+            let latency = m.latencyMs[i]  // -1: not reported
+            if latency >= 0 {
+                groups[slot].measures.latencyCount += 1
+                groups[slot].measures.latencySumMs += Int128(latency)
+                groups[slot].latencies.append(Double(latency))
+            }
+            let ttft = m.timeToFirstTokenMs[i]  // 0: not reported
             if ttft != 0 {
                 groups[slot].measures.ttftCount += 1
                 groups[slot].measures.ttftSumMs += Int128(ttft - 1)
+                groups[slot].ttfts.append(Double(ttft - 1))
             }
-            groups[slot].latencies.append(Double(m.latencyMs[i]))
         }
         guard !groups.isEmpty else { return }
         for (s, g) in zip(slots, groups) {
