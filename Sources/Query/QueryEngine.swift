@@ -350,6 +350,9 @@ public struct QueryEngine: Sendable {
             var measures = RollupMeasures()
             var digests: [TDigest] = []
             var ttfts: [TDigest] = []
+            /// Raw values from the segments: made into digests only for the rows shown.
+            var latencies: [Double] = []
+            var ttftValues: [Double] = []
         }
         var groups: [SliceKey: Acc] = [:]
         var source: String?
@@ -381,8 +384,8 @@ public struct QueryEngine: Sendable {
             for (key, g) in raw {
                 let k = SliceKey(provider: key.provider, value: key.value)
                 groups[k, default: Acc()].measures.add(g.measures)
-                groups[k]!.digests.append(g.digest)
-                groups[k]!.ttfts.append(g.ttftDigest)
+                groups[k]!.latencies += g.latencies
+                groups[k]!.ttftValues += g.ttfts
             }
         }
         var totals = RollupMeasures()
@@ -408,7 +411,8 @@ public struct QueryEngine: Sendable {
         }
         let rowsOut = list.map { item in
             BreakdownRow(key: item.key, measures: item.acc.measures, percentage: Self.percentage(item.acc.measures.totalCost, of: totals.totalCost),
-                         latency: LatencyPercentiles(item.acc.digests), ttft: LatencyPercentiles(item.acc.ttfts))
+                         latency: LatencyPercentiles(item.acc.digests + (item.acc.latencies.isEmpty ? [] : [TDigest(item.acc.latencies)])),
+                         ttft: LatencyPercentiles(item.acc.ttfts + (item.acc.ttftValues.isEmpty ? [] : [TDigest(item.acc.ttftValues)])))
         }
         var meta = try meta(q, unsealed: !unsealed.isEmpty)
         if let source { meta.source = source }

@@ -31,6 +31,8 @@ struct RawScan: Sendable {
 
     struct Group: Sendable {
         var measures = RollupMeasures()
+        /// Values of the events that reported them (made into a digest only when needed: a top-N
+        /// does it for its shown rows only).
         var latencies: [Double] = []
         var ttfts: [Double] = []
 
@@ -131,11 +133,17 @@ struct RawScan: Sendable {
             tables.append((d.codes, pass))
         }
         let grouping = try group.map(dictionary)
-        // Accumulate into dense slots keyed by (bucket, group code, provider code).
+        // Accumulate per (bucket, group code, provider code): a dense table of slot numbers when
+        // it is small, else a dictionary.
+        let byModel = group == .model
+        let codeCount = (grouping?.entries.count ?? 0) + 1
+        let providerCount = byModel ? m.provider.entries.count + 1 : 1
+        let denseSize = bucketStarts.count * codeCount * providerCount
+        var dense = [Int32](repeating: -1, count: denseSize <= 1 << 20 ? denseSize : 0)
         var slotOf: [Int64: Int] = [:]
         var slots: [(bucket: Int, code: Int32, provider: Int32)] = []
         var groups: [Group] = []
-        let byModel = group == .model
+        var latencies: [[Double]] = [], ttfts: [[Double]] = []
         rows: for i in 0..<n {
             let t = m.timestamps[i]
             guard inRanges(t) else { continue }
@@ -143,15 +151,31 @@ struct RawScan: Sendable {
             let b = bucket(t)
             let code = grouping?.codes[i] ?? 0
             let pc = byModel ? m.provider.codes[i] : 0
-            let composite = (Int64(b) << 40) | (Int64(code) << 20) | Int64(pc)
             let slot: Int
-            if let s = slotOf[composite] {
-                slot = s
+            if !dense.isEmpty {
+                let cell = (b * codeCount + Int(code)) * providerCount + Int(pc)
+                if dense[cell] >= 0 {
+                    slot = Int(dense[cell])
+                } else {
+                    slot = groups.count
+                    dense[cell] = Int32(slot)
+                    slots.append((b, code, pc))
+                    groups.append(Group())
+                    latencies.append([])
+                    ttfts.append([])
+                }
             } else {
-                slot = groups.count
-                slotOf[composite] = slot
-                slots.append((b, code, pc))
-                groups.append(Group())
+                let composite = (Int64(b) << 40) | (Int64(code) << 20) | Int64(pc)
+                if let s = slotOf[composite] {
+                    slot = s
+                } else {
+                    slot = groups.count
+                    slotOf[composite] = slot
+                    slots.append((b, code, pc))
+                    groups.append(Group())
+                    latencies.append([])
+                    ttfts.append([])
+                }
             }
             let flags = m.flags[i]
             groups[slot].measures.requests += 1
@@ -170,17 +194,19 @@ struct RawScan: Sendable {
             if latency >= 0 {
                 groups[slot].measures.latencyCount += 1
                 groups[slot].measures.latencySumMs += Int128(latency)
-                groups[slot].latencies.append(Double(latency))
+                latencies[slot].append(Double(latency))
             }
             let ttft = m.timeToFirstTokenMs[i]  // 0: not reported
             if ttft != 0 {
                 groups[slot].measures.ttftCount += 1
                 groups[slot].measures.ttftSumMs += Int128(ttft - 1)
-                groups[slot].ttfts.append(Double(ttft - 1))
+                ttfts[slot].append(Double(ttft - 1))
             }
         }
         guard !groups.isEmpty else { return }
-        for (s, g) in zip(slots, groups) {
+        for (i, (s, var g)) in zip(slots, groups).enumerated() {
+            g.latencies = latencies[i]
+            g.ttfts = ttfts[i]
             var value: String?
             if let grouping, s.code > 0 {
                 guard Int(s.code) <= grouping.entries.count else { throw Failure(description: "\(path): dictionary code out of range") }
