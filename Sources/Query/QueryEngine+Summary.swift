@@ -13,7 +13,7 @@ extension QueryEngine {
     /// The totals of the query's whole range (filters applied) and the percentiles of the merged
     /// digests of every row in it (never averaged per bucket), by the same code as ``usage(_:unsealed:segments:)`` with one bucket.
     public func summary(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageSummary {
-        let (measures, digests, _) = try accumulate(q, [(q.startMs, q.endMs, "")], unsealed: unsealed, segments: segments)
+        let (measures, digests, _, _) = try accumulate(q, [(q.startMs, q.endMs, "")], unsealed: unsealed, segments: segments)
         return UsageSummary(totals: measures[0], latency: LatencyPercentiles(digests[0]))
     }
 }

@@ -4,7 +4,8 @@ import TDigest
 import TokentraCore
 import UsageIndex
 
-/// Latency percentiles of a set of events (ms), from a merged t-digest; `nil` without events.
+/// Percentiles (ms) of a set of events' latencies or times to first token, from a merged
+/// t-digest of the events that reported one; `nil` without any.
 public struct LatencyPercentiles: Sendable, Equatable {
     public var p50: Double?
     public var p95: Double?
@@ -38,6 +39,7 @@ public struct UsagePoint: Sendable {
     public var label: String
     public var measures: RollupMeasures
     public var latency: LatencyPercentiles
+    public var ttft: LatencyPercentiles
 }
 
 /// The answer to `/v1/usage`.
@@ -54,6 +56,7 @@ public struct BreakdownRow: Sendable {
     /// Share of the total cost of all rows (before `limit`), in percent; 0 when the total is 0.
     public var percentage: Double
     public var latency: LatencyPercentiles
+    public var ttft: LatencyPercentiles
 }
 
 /// The answer to `/v1/usage/{models,teams,...}`.
@@ -232,6 +235,7 @@ public struct QueryEngine: Sendable {
         m.cachedCost = Int128(cc)
         m.totalCost = Int128(tc)
         m.latencySumMs = Int128(ls)
+        m.latencyCount = row.latencyCount ?? row.requestCount
         m.ttftCount = row.ttftCount
         m.ttftSumMs = Int128(ts)
         return m
@@ -245,12 +249,16 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// The matching part of a row: its totals (no filter) or the sum of the slices passing the filter.
-    func contribution(_ row: RollupRow, _ filterDimension: RollupDimension?, _ f: QueryFilters) throws -> (RollupMeasures, [TDigest]) {
+    /// The matching part of a row: its totals (no filter) or the sum of the slices passing the
+    /// filter, with the latency and time-to-first-token digests.
+    func contribution(_ row: RollupRow, _ filterDimension: RollupDimension?, _ f: QueryFilters) throws
+        -> (RollupMeasures, [TDigest], [TDigest])
+    {
         guard let d = filterDimension else {
             if let m = Self.fastTotals(row) {
                 do {
-                    return (m, [try RollupDigestCodec.decode(row.latencyDigest)])
+                    let ttft = row.ttftDigest.isEmpty ? TDigest() : try RollupDigestCodec.decode(row.ttftDigest)
+                    return (m, [try RollupDigestCodec.decode(row.latencyDigest)], [ttft])
                 } catch {
                     throw ReadError(description: "rollup digest of \(row.orgID) at \(formatTimestamp(row.bucketStart)) is unreadable: \(error)")
                 }
@@ -258,16 +266,18 @@ public struct QueryEngine: Sendable {
             // A total beyond 64 bits (SQL NULL): the exact value is the sum of the slices, which
             // RollupReader then returns.
             let b = try decode(row, [])
-            return (b.total, [b.latency])
+            return (b.total, [b.latency], [b.ttft])
         }
         let b = try decode(row, [d])
         var m = RollupMeasures()
         var digests: [TDigest] = []
+        var ttfts: [TDigest] = []
         for s in b.slices(d) where f.matches(s.key, dimension: d) {
             m.add(s.measures)
             digests.append(s.latency)
+            ttfts.append(s.ttft)
         }
-        return (m, digests)
+        return (m, digests, ttfts)
     }
 
     // MARK: Queries
@@ -280,14 +290,14 @@ public struct QueryEngine: Sendable {
     ///   `nil` reads them from the index.
     public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageResult {
         let buckets = Self.buckets(q)
-        let (measures, digests, source) = try accumulate(q, buckets, unsealed: unsealed, segments: segments)
+        let (measures, digests, ttfts, source) = try accumulate(q, buckets, unsealed: unsealed, segments: segments)
         var totals = RollupMeasures()
         var points: [UsagePoint] = []
         points.reserveCapacity(buckets.count)
         for (i, bucket) in buckets.enumerated() {
             totals.add(measures[i])
             points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
-                                     latency: LatencyPercentiles(digests[i])))
+                                     latency: LatencyPercentiles(digests[i]), ttft: LatencyPercentiles(ttfts[i])))
         }
         var meta = try meta(q, unsealed: !unsealed.isEmpty)
         if let source { meta.source = source }
@@ -297,10 +307,11 @@ public struct QueryEngine: Sendable {
     /// The measures and digests of each bucket (rollup rows where they answer exactly, raw
     /// segments and unsealed events for the rest), and the source when not only rollups.
     func accumulate(_ q: UsageQuery, _ buckets: [(start: Int64, end: Int64, label: String)], unsealed: [UsageEvent],
-                    segments: [SegmentRecord]?) throws -> (measures: [RollupMeasures], digests: [[TDigest]], source: String?) {
+                    segments: [SegmentRecord]?) throws -> (measures: [RollupMeasures], digests: [[TDigest]], ttfts: [[TDigest]], source: String?) {
         let starts = buckets.map(\.start)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
+        var ttfts = [[TDigest]](repeating: [], count: buckets.count)
         var source: String?
         var rawRanges: [(Int64, Int64)]
         if Self.rollupsAnswerUsage(q) {
@@ -317,9 +328,10 @@ public struct QueryEngine: Sendable {
                 }
                 let i = lo - 1
                 guard i >= 0, row.bucketStart < buckets[i].end else { continue }
-                let (m, ds) = try contribution(row, filterDimension, q.filters)
+                let (m, ds, ts) = try contribution(row, filterDimension, q.filters)
                 measures[i].add(m)
                 digests[i] += ds
+                ttfts[i] += ts
             }
             if !partial.isEmpty { source = "rollups+segments" }
         } else {
@@ -331,9 +343,10 @@ public struct QueryEngine: Sendable {
             for (key, g) in groups {
                 measures[key.bucket].add(g.measures)
                 digests[key.bucket].append(g.digest)
+                ttfts[key.bucket].append(g.ttftDigest)
             }
         }
-        return (measures, digests, source)
+        return (measures, digests, ttfts, source)
     }
 
     /// Usage grouped by one attribute over the whole range, sorted (descending) and limited; the
@@ -344,6 +357,10 @@ public struct QueryEngine: Sendable {
         struct Acc {
             var measures = RollupMeasures()
             var digests: [TDigest] = []
+            var ttfts: [TDigest] = []
+            /// Raw values from the segments: made into digests only for the rows shown.
+            var latencies: [Double] = []
+            var ttftValues: [Double] = []
         }
         var groups: [SliceKey: Acc] = [:]
         var source: String?
@@ -361,6 +378,7 @@ public struct QueryEngine: Sendable {
                     let key = breakdown.attribute == .provider ? SliceKey(value: s.key.provider) : s.key
                     groups[key, default: Acc()].measures.add(s.measures)
                     groups[key]!.digests.append(s.latency)
+                    groups[key]!.ttfts.append(s.ttft)
                 }
             }
             if !partial.isEmpty { source = "rollups+segments" }
@@ -374,7 +392,8 @@ public struct QueryEngine: Sendable {
             for (key, g) in raw {
                 let k = SliceKey(provider: key.provider, value: key.value)
                 groups[k, default: Acc()].measures.add(g.measures)
-                groups[k]!.digests.append(g.digest)
+                groups[k]!.latencies += g.latencies
+                groups[k]!.ttftValues += g.ttfts
             }
         }
         var totals = RollupMeasures()
@@ -400,7 +419,8 @@ public struct QueryEngine: Sendable {
         }
         let rowsOut = list.map { item in
             BreakdownRow(key: item.key, measures: item.acc.measures, percentage: Self.percentage(item.acc.measures.totalCost, of: totals.totalCost),
-                         latency: LatencyPercentiles(item.acc.digests))
+                         latency: LatencyPercentiles(item.acc.digests + (item.acc.latencies.isEmpty ? [] : [TDigest(item.acc.latencies)])),
+                         ttft: LatencyPercentiles(item.acc.ttfts + (item.acc.ttftValues.isEmpty ? [] : [TDigest(item.acc.ttftValues)])))
         }
         var meta = try meta(q, unsealed: !unsealed.isEmpty)
         if let source { meta.source = source }

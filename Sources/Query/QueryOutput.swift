@@ -28,10 +28,19 @@ public enum QueryOutput {
         })
     }
 
-    static func writeLatency(_ l: LatencyPercentiles, to w: inout JSONWriter) {
+    /// Latency and time-to-first-token statistics: averages and percentiles over the events that
+    /// reported them (their counts alongside); `null` when none did.
+    static func writeLatency(_ m: RollupMeasures, _ l: LatencyPercentiles, _ t: LatencyPercentiles, to w: inout JSONWriter) {
+        w.field("latency_count", m.latencyCount)
+        w.field("avg_latency_ms", m.averageLatencyMs)
         w.field("p50_latency_ms", l.p50)
         w.field("p95_latency_ms", l.p95)
         w.field("p99_latency_ms", l.p99)
+        w.field("ttft_count", m.ttftCount)
+        w.field("avg_ttft_ms", m.averageTTFTMs)
+        w.field("p50_ttft_ms", t.p50)
+        w.field("p95_ttft_ms", t.p95)
+        w.field("p99_ttft_ms", t.p99)
     }
 
     // MARK: Usage
@@ -58,8 +67,7 @@ public enum QueryOutput {
                             e.field("input_tokens", m.inputTokens)
                             e.field("output_tokens", m.outputTokens)
                             e.field("cached_tokens", m.cachedTokens)
-                            e.field("avg_latency_ms", m.averageLatencyMs)
-                            writeLatency(p.latency, to: &e)
+                            writeLatency(m, p.latency, p.ttft, to: &e)
                         }
                     }
                 })
@@ -70,23 +78,24 @@ public enum QueryOutput {
     }
 
     static let usageColumns = ["date", "cost", "tokens", "requests", "errors", "cache_hits", "input_tokens", "output_tokens",
-                               "cached_tokens", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms"]
+                               "cached_tokens", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+                               "p50_ttft_ms", "p95_ttft_ms", "p99_ttft_ms"]
 
-    static func usageCells(_ label: String, _ m: RollupMeasures, _ l: LatencyPercentiles?) -> [String] {
+    static func usageCells(_ label: String, _ m: RollupMeasures, _ l: LatencyPercentiles?, _ t: LatencyPercentiles? = nil) -> [String] {
         func n(_ x: Double?) -> String { x.map(RollupExport.number) ?? "" }
         return [label, money(m.totalCost), String(m.totalTokens), String(m.requests), String(m.errors), String(m.cacheHits),
                 String(m.inputTokens), String(m.outputTokens), String(m.cachedTokens), n(m.averageLatencyMs),
-                n(l?.p50), n(l?.p95), n(l?.p99)]
+                n(l?.p50), n(l?.p95), n(l?.p99), n(t?.p50), n(t?.p95), n(t?.p99)]
     }
 
     public static func csv(_ r: UsageResult) -> String {
         var out = usageColumns.joined(separator: ",") + "\n"
-        for p in r.points { out += usageCells(p.label, p.measures, p.latency).map(EventExport.csvField).joined(separator: ",") + "\n" }
+        for p in r.points { out += usageCells(p.label, p.measures, p.latency, p.ttft).map(EventExport.csvField).joined(separator: ",") + "\n" }
         return out
     }
 
     public static func table(_ r: UsageResult) -> String {
-        var rows = r.points.map { usageCells($0.label, $0.measures, $0.latency) }
+        var rows = r.points.map { usageCells($0.label, $0.measures, $0.latency, $0.ttft) }
         rows.append(usageCells("total", r.totals, nil))
         return align(header: usageColumns, rows: rows, totalsRow: true)
     }
@@ -114,8 +123,7 @@ public enum QueryOutput {
                         e.field("output_tokens", m.outputTokens)
                         e.field("cached_tokens", m.cachedTokens)
                         e.field("percentage", row.percentage)
-                        e.field("avg_latency_ms", m.averageLatencyMs)
-                        writeLatency(row.latency, to: &e)
+                        writeLatency(m, row.latency, row.ttft, to: &e)
                     }
                 }
             })

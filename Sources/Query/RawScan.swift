@@ -31,14 +31,19 @@ struct RawScan: Sendable {
 
     struct Group: Sendable {
         var measures = RollupMeasures()
+        /// Values of the events that reported them (made into a digest only when needed: a top-N
+        /// does it for its shown rows only).
         var latencies: [Double] = []
+        var ttfts: [Double] = []
 
         mutating func merge(_ o: Group) {
             measures.add(o.measures)
             latencies += o.latencies
+            ttfts += o.ttfts
         }
 
         var digest: TDigest { TDigest(latencies) }
+        var ttftDigest: TDigest { TDigest(ttfts) }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -73,7 +78,8 @@ struct RawScan: Sendable {
             let key = Key(bucket: bucket(e.timestampMs), provider: group == .model ? e.provider : "",
                           value: group.flatMap { $0.value(of: e) })
             out[key, default: Group()].measures.add(e)
-            out[key]!.latencies.append(Double(e.latencyMs))
+            if let l = e.latencyMs { out[key]!.latencies.append(Double(l)) }
+            if let t = e.timeToFirstTokenMs { out[key]!.ttfts.append(Double(t)) }
         }
         return out
     }
@@ -127,11 +133,17 @@ struct RawScan: Sendable {
             tables.append((d.codes, pass))
         }
         let grouping = try group.map(dictionary)
-        // Accumulate into dense slots keyed by (bucket, group code, provider code).
+        // Accumulate per (bucket, group code, provider code): a dense table of slot numbers when
+        // it is small, else a dictionary.
+        let byModel = group == .model
+        let codeCount = (grouping?.entries.count ?? 0) + 1
+        let providerCount = byModel ? m.provider.entries.count + 1 : 1
+        let denseSize = bucketStarts.count * codeCount * providerCount
+        var dense = [Int32](repeating: -1, count: denseSize <= 1 << 20 ? denseSize : 0)
         var slotOf: [Int64: Int] = [:]
         var slots: [(bucket: Int, code: Int32, provider: Int32)] = []
         var groups: [Group] = []
-        let byModel = group == .model
+        var latencies: [[Double]] = [], ttfts: [[Double]] = []
         rows: for i in 0..<n {
             let t = m.timestamps[i]
             guard inRanges(t) else { continue }
@@ -139,15 +151,31 @@ struct RawScan: Sendable {
             let b = bucket(t)
             let code = grouping?.codes[i] ?? 0
             let pc = byModel ? m.provider.codes[i] : 0
-            let composite = (Int64(b) << 40) | (Int64(code) << 20) | Int64(pc)
             let slot: Int
-            if let s = slotOf[composite] {
-                slot = s
+            if !dense.isEmpty {
+                let cell = (b * codeCount + Int(code)) * providerCount + Int(pc)
+                if dense[cell] >= 0 {
+                    slot = Int(dense[cell])
+                } else {
+                    slot = groups.count
+                    dense[cell] = Int32(slot)
+                    slots.append((b, code, pc))
+                    groups.append(Group())
+                    latencies.append([])
+                    ttfts.append([])
+                }
             } else {
-                slot = groups.count
-                slotOf[composite] = slot
-                slots.append((b, code, pc))
-                groups.append(Group())
+                let composite = (Int64(b) << 40) | (Int64(code) << 20) | Int64(pc)
+                if let s = slotOf[composite] {
+                    slot = s
+                } else {
+                    slot = groups.count
+                    slotOf[composite] = slot
+                    slots.append((b, code, pc))
+                    groups.append(Group())
+                    latencies.append([])
+                    ttfts.append([])
+                }
             }
             let flags = m.flags[i]
             groups[slot].measures.requests += 1
@@ -162,16 +190,23 @@ struct RawScan: Sendable {
             groups[slot].measures.outputCost += Int128(m.outputCost[i])
             groups[slot].measures.cachedCost += Int128(m.cachedCost[i])
             groups[slot].measures.totalCost += Int128(m.totalCost[i])
-            groups[slot].measures.latencySumMs += Int128(m.latencyMs[i])
-            let ttft = m.timeToFirstTokenMs[i]
+            let latency = m.latencyMs[i]  // -1: not reported
+            if latency >= 0 {
+                groups[slot].measures.latencyCount += 1
+                groups[slot].measures.latencySumMs += Int128(latency)
+                latencies[slot].append(Double(latency))
+            }
+            let ttft = m.timeToFirstTokenMs[i]  // 0: not reported
             if ttft != 0 {
                 groups[slot].measures.ttftCount += 1
                 groups[slot].measures.ttftSumMs += Int128(ttft - 1)
+                ttfts[slot].append(Double(ttft - 1))
             }
-            groups[slot].latencies.append(Double(m.latencyMs[i]))
         }
         guard !groups.isEmpty else { return }
-        for (s, g) in zip(slots, groups) {
+        for (i, (s, var g)) in zip(slots, groups).enumerated() {
+            g.latencies = latencies[i]
+            g.ttfts = ttfts[i]
             var value: String?
             if let grouping, s.code > 0 {
                 guard Int(s.code) <= grouping.entries.count else { throw Failure(description: "\(path): dictionary code out of range") }

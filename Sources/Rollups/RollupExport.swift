@@ -16,7 +16,8 @@ public enum RollupExport {
     public static let fields: [String] = [
         "org_id", "bucket", "provider", "model", "request_count", "error_count", "cache_hit_count",
         "input_tokens", "output_tokens", "cached_tokens", "total_tokens", "input_cost", "output_cost", "cached_cost",
-        "total_cost", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+        "total_cost", "latency_count", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+        "ttft_count", "avg_ttft_ms", "p50_ttft_ms", "p95_ttft_ms", "p99_ttft_ms",
         "by_feature", "by_team", "by_environment",
     ]
 
@@ -61,9 +62,14 @@ public enum RollupExport {
         raw(money(m.outputCost))
         raw(money(m.cachedCost))
         raw(money(m.totalCost))
+        raw(String(m.latencyCount))
         raw(m.averageLatencyMs.map(number) ?? "null")
         let qs = s.latency.quantiles([0.5, 0.95, 0.99]) ?? []
         for i in 0..<3 { raw(i < qs.count ? number(qs[i]) : "null") }
+        raw(String(m.ttftCount))
+        raw(m.averageTTFTMs.map(number) ?? "null")
+        let ts = s.ttft.quantiles([0.5, 0.95, 0.99]) ?? []
+        for i in 0..<3 { raw(i < ts.count ? number(ts[i]) : "null") }
         for d in RollupDimension.breakdownDimensions {
             let json = breakdownJSON(s.breakdowns[d] ?? [])
             out.append((json, EventExport.csvField(json)))

@@ -22,7 +22,7 @@ public enum EventExport {
             .string(e.provider), .string(e.model), .raw(String(e.inputTokens)), .raw(String(e.outputTokens)),
             .raw(String(e.cachedTokens)), .raw(String(e.totalTokens)), .raw(e.inputCost.description),
             .raw(e.outputCost.description), .raw(e.cachedCost.description), .raw(e.totalCost.description),
-            .string(e.costSource.description), .raw(String(e.latencyMs)), .raw(e.timeToFirstTokenMs.map { String($0) }),
+            .string(e.costSource.description), .raw(e.latencyMs.map { String($0) }), .raw(e.timeToFirstTokenMs.map { String($0) }),
             .string(e.feature), .string(e.team), .string(e.project), .string(e.costCenter), .string(e.userID),
             .string(e.environment), .raw(e.metadata), .raw(e.wasCached ? "true" : "false"), .string(e.cacheHitType),
             .string(e.originalModel), .string(e.routedByRule), .raw(e.isError ? "true" : "false"), .string(e.errorCode),

@@ -1,6 +1,6 @@
 import GRDB
 
-// Alert rules, their state and history (migration "v6-notifications"). A transition
+// Alert rules, their state and history (migration "v7-notifications"). A transition
 // (ok → triggered, triggered → ok) is a conditional update of the rule's state, written in one
 // transaction with its history row and its event (and the event's outbox rows), so it happens
 // once however often or concurrently the evaluation runs.

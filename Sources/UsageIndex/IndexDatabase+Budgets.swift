@@ -1,6 +1,6 @@
 import GRDB
 
-// Budgets and their threshold crossings (migration "v6-notifications"). A crossing row is the
+// Budgets and their threshold crossings (migration "v7-notifications"). A crossing row is the
 // proof that the event for (org, budget, period start, threshold) was emitted: its primary key makes
 // a second emission impossible, and it is written in the same transaction as the event and its
 // outbox rows (``IndexDatabase/emit(_:in:attemptLimit:)``).
@@ -86,7 +86,7 @@ public struct BudgetCrossing: Sendable, Equatable {
 }
 
 extension IndexDatabase {
-    /// The body of migration `v6-notifications` (registered by ``migrator``; append-only, never edited).
+    /// The body of migration `v7-notifications` (registered by ``migrator``; append-only, never edited).
     static func createNotificationTables(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE budgets (

@@ -1,6 +1,6 @@
 import GRDB
 
-// Webhook endpoints, notification events and the durable outbox (migration "v6-notifications").
+// Webhook endpoints, notification events and the durable outbox (migration "v7-notifications").
 // An event and its outbox rows (one per subscribed endpoint) are written in the transaction that
 // decides the event (a budget crossing, an alert transition), so a crash either leaves both or
 // neither; the delivery worker then works the outbox until each row is delivered or dead.

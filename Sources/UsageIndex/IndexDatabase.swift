@@ -86,7 +86,10 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v5-quarantine") { db in
             try createQuarantineTable(db)
         }
-        m.registerMigration("v6-notifications") { db in
+        m.registerMigration("v6-latency-count") { db in
+            try addLatencyCountAndTTFTDigest(db)
+        }
+        m.registerMigration("v7-notifications") { db in
             try createNotificationTables(db)
         }
         return m

@@ -226,7 +226,7 @@ struct QueryEngineTests {
         let r = try engine.usage(query(["start_date": "2026-10-26", "end_date": "2026-10-30"]))
         for p in r.points {
             let lat = sampleEvents.filter { $0.orgID == "org_a" && $0.timestampMs >= p.startMs && $0.timestampMs < p.startMs + dayMs }
-                .map { Double($0.latencyMs) }.sorted()
+                .compactMap { $0.latencyMs.map(Double.init) }.sorted()
             for (q, est) in [(0.5, p.latency.p50), (0.95, p.latency.p95), (0.99, p.latency.p99)] {
                 let value = try #require(est)
                 let rank = Double(lat.filter { $0 <= value }.count) / Double(lat.count)
@@ -235,7 +235,7 @@ struct QueryEngineTests {
         }
         // A week merges the daily digests: still accurate.
         let w = try engine.usage(query(["start_date": "2026-10-26", "end_date": "2026-11-02", "granularity": "week"]))
-        let all = sampleEvents.filter { $0.orgID == "org_a" }.map { Double($0.latencyMs) }.sorted()
+        let all = sampleEvents.filter { $0.orgID == "org_a" }.compactMap { $0.latencyMs.map(Double.init) }.sorted()
         let p95 = try #require(w.points[0].latency.p95)
         #expect(abs(Double(all.filter { $0 <= p95 }.count) / Double(all.count) - 0.95) < 0.005)
     }
