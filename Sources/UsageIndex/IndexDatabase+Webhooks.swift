@@ -200,10 +200,11 @@ extension IndexDatabase {
         FROM webhook_deliveries d JOIN notification_events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
         """
 
-    /// Pending deliveries due at `now` (oldest first), at most `limit`.
+    /// Pending deliveries due at `now` (oldest first) of enabled endpoints, at most `limit` (a disabled
+    /// endpoint's deliveries wait until it is enabled again).
     public func dueDeliveries(now: Int64, limit: Int) throws -> [DueDelivery] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: Self.deliverySelect + " WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            try Row.fetchAll(db, sql: Self.deliverySelect + " WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 ORDER BY d.next_attempt_at, d.id LIMIT ?",
                              arguments: [now, limit]).map {
                 DueDelivery(delivery: WebhookDelivery($0), url: $0["url"], secret: $0["secret"], body: $0["body"], eventCreatedAt: $0["event_created_at"])
             }

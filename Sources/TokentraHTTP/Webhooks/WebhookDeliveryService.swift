@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 import UsageIndex
 
 /// Delivery settings (`webhooks.*` configuration keys).
@@ -63,34 +64,51 @@ final class WebhookDeliveryService: Service, Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
+    /// Deliveries being sent now (never picked up twice).
+    let inFlight = Mutex<Set<Int64>>([])
+
+    /// Polls the outbox and keeps up to ``WebhookSettings/concurrency`` attempts running; a slow
+    /// receiver holds only its own attempts, never the others'.
     func run() async throws {
-        var lastStats: Int64 = 0
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let now = wallClock()
-            if now - lastStats >= 5000 {
-                lastStats = now
-                updateStatistics(now: now)
-            }
-            let due: [DueDelivery]
-            do {
-                due = try await blocking { [index, settings] in try index.dueDeliveries(now: now, limit: settings.concurrency) }
-            } catch {
-                logger.error("cannot read the webhook outbox", metadata: ["error": "\(error)"])
-                due = []
-            }
-            if due.isEmpty {
-                var pause = settings.pollIntervalMs
-                if let next = try? index.nextDeliveryDue() { pause = min(pause, max(10, next - now)) }
+        await withDiscardingTaskGroup { group in
+            var lastStats: Int64 = 0
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let now = wallClock()
+                if now - lastStats >= 5000 {
+                    lastStats = now
+                    updateStatistics(now: now)
+                }
+                let busy = inFlight.withLock { $0 }
+                var started = 0
+                if busy.count < settings.concurrency {
+                    let due: [DueDelivery]
+                    do {
+                        due = try await blocking { [index, settings] in
+                            try index.dueDeliveries(now: now, limit: settings.concurrency + busy.count)
+                        }
+                    } catch {
+                        logger.error("cannot read the webhook outbox", metadata: ["error": "\(error)"])
+                        due = []
+                    }
+                    for d in due where !busy.contains(d.delivery.id) && busy.count + started < settings.concurrency {
+                        let id = d.delivery.id
+                        inFlight.withLock { _ = $0.insert(id) }
+                        started += 1
+                        group.addTask {
+                            await self.attempt(d)
+                            self.inFlight.withLock { _ = $0.remove(id) }
+                        }
+                    }
+                }
+                if started > 0 { continue }
+                var pause = busy.isEmpty ? settings.pollIntervalMs : min(settings.pollIntervalMs, 50)
+                if busy.isEmpty, let next = try? index.nextDeliveryDue() { pause = min(pause, max(10, next - now)) }
                 let wait = pause
                 do {
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(wait)) }
                 } catch {
                     break
                 }
-                continue
-            }
-            await withTaskGroup(of: Void.self) { group in
-                for d in due { group.addTask { await self.attempt(d) } }
             }
         }
         try await client.shutdown()

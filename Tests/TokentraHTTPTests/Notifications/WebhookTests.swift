@@ -223,4 +223,37 @@ import UsageIndex
         try await d.stop()
         try await receiver.stop()
     }
+
+    /// A receiver that hangs holds only its own deliveries; a disabled endpoint gets nothing.
+    @Test func slowReceiverDoesNotHoldOthersAndDisabledWaits() async throws {
+        let slow = WebhookReceiver(), fast = WebhookReceiver(), paused = WebhookReceiver()
+        for r in [slow, fast, paused] { try await r.start() }
+        slow.setPlan([.hang(milliseconds: 8000)])
+        let d = try await TestDaemon.start({ c in
+            Self.configureFast(&c)
+            c.webhookTimeoutMs = 6000
+        }, hooks: TokentraDaemon.Hooks())
+        let admin = try d.createKey(org: "org_a", scopes: "admin").key
+        let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key
+        var ids: [String] = []
+        for r in [slow, fast, paused] {
+            let h = try await API.call(d.baseURL, admin, "POST", "/v1/webhooks", body: API.object { $0.field("url", r.url) })
+            r.setSecret(h.json["data"]!["secret"]!.stringValue!)
+            ids.append(h.json["data"]!["id"]!.stringValue!)
+        }
+        #expect(try await API.call(d.baseURL, admin, "PATCH", "/v1/webhooks/" + ids[2], body: #"{"enabled":false}"#).status == 200)
+        _ = try await API.call(d.baseURL, admin, "POST", "/v1/budgets", body: #"{"name":"d","amount":"1","period":"daily","alert_thresholds":[100]}"#)
+        _ = try await API.ingest(d.baseURL, sdk, [API.event("s1", Self.earlierToday(0), cost: "3")])
+        try await eventually(20, "the slow receiver got its request") { slow.received.count == 1 }
+        let started = Date()
+        try await eventually(20, "the fast receiver acknowledged") { fast.acknowledged.count == 1 }
+        // Well before the slow attempt's 6 s timeout.
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(slow.acknowledged.isEmpty)
+        #expect(paused.received.isEmpty)
+        // Events emitted while an endpoint is disabled are not queued for it.
+        #expect(try d.index.deliveries(webhookID: ids[2], orgID: "org_a", limit: 10).isEmpty)
+        try await d.stop()
+        for r in [slow, fast, paused] { try await r.stop() }
+    }
 }
