@@ -58,11 +58,22 @@ struct EdgeMiddleware: RouterMiddleware {
         return response
     }
 
+    /// The methods of a route with `{parameter}` segments matching `path` (`/v1/budgets/{budget_id}`).
+    func parameterized(_ path: String) -> [String]? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (pattern, allowed) in methods where pattern.contains("{") {
+            let p = pattern.split(separator: "/", omittingEmptySubsequences: false)
+            guard p.count == parts.count else { continue }
+            if zip(p, parts).allSatisfy({ $0.hasPrefix("{") ? !$1.isEmpty : $0 == $1 }) { return allowed }
+        }
+        return nil
+    }
+
     func map(_ error: HTTPError, _ request: Request) -> APIError {
         let path = request.uri.path
         switch error.status {
         case .notFound:
-            if let allowed = methods[path] ?? methods[path.hasSuffix("/") ? String(path.dropLast()) : path + "/"] {
+            if let allowed = methods[path] ?? methods[path.hasSuffix("/") ? String(path.dropLast()) : path + "/"] ?? parameterized(path) {
                 return APIError(.methodNotAllowed, code: "METHOD_NOT_ALLOWED",
                                 message: "\(request.method.rawValue) is not allowed on \(path) (allowed: \(allowed.joined(separator: ", ")))",
                                 headers: [.allow: allowed.joined(separator: ", ")])

@@ -98,6 +98,9 @@ import UsageIndex
         #expect(try await API.call(base, reader, "GET", "/v1/budgets").status == 200)
         #expect(try await API.call(base, reader, "DELETE", "/v1/budgets/" + id).status == 403)
 
+        let put = try await API.call(base, key, "PUT", "/v1/budgets/" + id, body: "{}")
+        #expect(put.status == 405)
+        #expect(put.json["error"]?["code"]?.stringValue == "METHOD_NOT_ALLOWED")
         let deleted = try await API.call(base, key, "DELETE", "/v1/budgets/" + id)
         #expect(deleted.status == 200)
         #expect(try await API.call(base, key, "GET", "/v1/budgets/" + id).status == 404)
