@@ -60,13 +60,28 @@ public struct NotificationEvaluator: Sendable {
         return outcome
     }
 
-    /// Records the budget's new crossings in its current period; returns how many events it emitted.
+    /// How long after a period ends its thresholds are still evaluated, for late events.
+    public static let latePeriodGraceMs: Int64 = 86_400_000
+
+    /// Records the budget's new crossings in its current period (and, for late events, in the
+    /// previous one during the first 24 h after it ended, if the budget existed then); returns how
+    /// many events it emitted.
     public func evaluate(_ budget: BudgetRecord, nowMs: Int64) async throws -> Int {
         let status = try await calculator.status(budget, nowMs: nowMs)
+        var emitted = try await record(budget, status, forecast: true, nowMs: nowMs)
+        let start = status.period.startMs
+        if nowMs - start < Self.latePeriodGraceMs, budget.createdAt < start {
+            let previous = try await calculator.status(budget, nowMs: start - 1)
+            emitted += try await record(budget, previous, forecast: false, nowMs: nowMs)
+        }
+        return emitted
+    }
+
+    func record(_ budget: BudgetRecord, _ status: BudgetStatus, forecast: Bool, nowMs: Int64) async throws -> Int {
         let d = BudgetDefinition(budget)
         var emitted = 0
         var crossings: [Int?] = status.reached(d.thresholds)
-        if status.forecastExceedsAtMs != nil { crossings.append(nil) }
+        if forecast && status.forecastExceedsAtMs != nil { crossings.append(nil) }
         for threshold in crossings {
             let event = NotificationPayload.budget(budget, status: status, threshold: threshold, at: nowMs)
             let crossing = BudgetCrossing(

@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Logging
 import Rollups
@@ -180,6 +181,35 @@ import UsageIndex
         let m = try await API.call(d.baseURL, key, "POST", "/v1/budgets", body: #"{"name":"monthly","amount":100,"period":"monthly"}"#)
         #expect(m.json["data"]!["forecast_spend"]!.numberText == "9.2307692307")
         #expect(m.json["data"]!["forecast_exceeds_at"]!.isNull)
+        try await d.stop()
+    }
+
+    /// A late event for yesterday, arriving in the first 24 h of today, still emits yesterday's
+    /// crossing — once; after the grace day, nothing.
+    @Test func lateEventCrossesThePreviousPeriodOnce() async throws {
+        let clock = WallClock(Self.now)
+        let d = try await TestDaemon.start({ $0.maxEventAgeDays = 0 }, wallClock: { clock.now })
+        let admin = try d.createKey(org: "org_a", scopes: "admin").key
+        let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key
+        let b = try await API.call(d.baseURL, admin, "POST", "/v1/budgets", body: #"{"name":"d","amount":"1","period":"daily","alert_thresholds":[100]}"#)
+        let id = b.json["data"]!["id"]!.stringValue!
+        _ = try await API.ingest(d.baseURL, sdk, [API.event("y1", "2026-11-20T11:00:00Z", cost: "0.5")])
+        #expect(try await d.daemon.evaluator.run(nowMs: clock.now).budgetEvents == 0)  // 50 %, forecast exactly 1 (not over)
+        clock.set(Self.now + 13 * 3_600_000)  // Nov 21 01:00
+        _ = try await API.ingest(d.baseURL, sdk, [API.event("y2", "2026-11-20T23:30:00Z", cost: "0.5")])
+        #expect(try await d.daemon.evaluator.run(nowMs: clock.now).budgetEvents == 1)
+        #expect(try await d.daemon.evaluator.run(nowMs: clock.now).budgetEvents == 0)
+        let crossings = try d.index.budgetCrossings(budgetID: id, orgID: "org_a")
+        #expect(crossings.map(\.threshold) == [100])
+        #expect(crossings.map { UTCTimestamp.format($0.periodStart) } == ["2026-11-20T00:00:00.000Z"])
+        let event = try StrictJSON.parse(d.index.notificationEvents(orgID: "org_a")[0].body)
+        #expect(event["type"]!.stringValue == "budget.exceeded")
+        #expect(event["data"]!["current_spend"]!.numberText == "1")
+        #expect(event["data"]!["period_end"]!.stringValue == "2026-11-21T00:00:00.000Z")
+        // Two days later a late event for Nov 20 changes nothing.
+        clock.set(Self.now + 60 * 3_600_000)
+        _ = try await API.ingest(d.baseURL, sdk, [API.event("y3", "2026-11-22T00:30:00Z", cost: "0.1")])
+        #expect(try await d.daemon.evaluator.run(nowMs: clock.now).budgetEvents == 0)
         try await d.stop()
     }
 }
