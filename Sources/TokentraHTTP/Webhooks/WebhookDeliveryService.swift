@@ -49,7 +49,7 @@ final class WebhookDeliveryService: Service, Sendable {
     let metrics: WebhookMetrics
     let logger: Logger
     let wallClock: @Sendable () -> Int64
-    let client: HTTPClient
+    let clientConfiguration: HTTPClient.Configuration
 
     init(index: IndexDatabase, settings: WebhookSettings, metrics: WebhookMetrics, logger: Logger, wallClock: @escaping @Sendable () -> Int64) {
         self.index = index
@@ -61,7 +61,7 @@ final class WebhookDeliveryService: Service, Sendable {
         config.redirectConfiguration = .disallow
         config.timeout = .init(connect: .milliseconds(settings.timeoutMs), read: .milliseconds(settings.timeoutMs))
         config.decompression = .disabled
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        clientConfiguration = config
     }
 
     /// Deliveries being sent now (never picked up twice).
@@ -70,6 +70,8 @@ final class WebhookDeliveryService: Service, Sendable {
     /// Polls the outbox and keeps up to ``WebhookSettings/concurrency`` attempts running; a slow
     /// receiver holds only its own attempts, never the others'.
     func run() async throws {
+        // Made here (not in init) so that a service that never runs leaves no client to shut down.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         await withDiscardingTaskGroup { group in
             var lastStats: Int64 = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -95,7 +97,7 @@ final class WebhookDeliveryService: Service, Sendable {
                         inFlight.withLock { _ = $0.insert(id) }
                         started += 1
                         group.addTask {
-                            await self.attempt(d)
+                            await self.attempt(d, client: client)
                             self.inFlight.withLock { _ = $0.remove(id) }
                         }
                     }
@@ -120,7 +122,7 @@ final class WebhookDeliveryService: Service, Sendable {
     }
 
     /// Sends one delivery and records the attempt.
-    func attempt(_ due: DueDelivery) async {
+    func attempt(_ due: DueDelivery, client: HTTPClient) async {
         let d = due.delivery
         let number = d.attempts + 1
         let started = wallClock()
@@ -129,7 +131,7 @@ final class WebhookDeliveryService: Service, Sendable {
         var statusCode: Int?
         var failure: String?
         do {
-            statusCode = try await send(due, attempt: number, at: started)
+            statusCode = try await send(due, attempt: number, at: started, client: client)
         } catch let e as DeliveryRefused {
             failure = e.message
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
@@ -168,7 +170,7 @@ final class WebhookDeliveryService: Service, Sendable {
     }
 
     /// Posts the signed body; returns the status code.
-    func send(_ due: DueDelivery, attempt: Int, at nowMs: Int64) async throws -> Int {
+    func send(_ due: DueDelivery, attempt: Int, at nowMs: Int64, client: HTTPClient) async throws -> Int {
         if !settings.allowPrivateTargets {
             let parsed: WebhookTarget.Parsed
             do {
