@@ -62,7 +62,7 @@ extension StoreBackup {
                 report.files += 1
                 report.bytes += FileIO.fileSize(staging + "/" + e.path) ?? 0
             }
-            FileManager.default.createFile(atPath: staging + "/LOCK", contents: nil)
+            _ = FileManager.default.createFile(atPath: staging + "/LOCK", contents: nil)
             // The copy must open and verify as a data directory, with the counts the backup recorded.
             var configuration = SegmentStore.Configuration(dataDirectory: staging)
             configuration.readOnly = true
