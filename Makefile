@@ -4,10 +4,14 @@ SWIFT ?= swift
 DATA_DIR ?= ./data
 PREFIX ?= /usr/local
 
-.PHONY: deps build release run install test bench clean
+.PHONY: deps test-deps build release run install test bench clean
 
 deps:
 	./scripts/install-deps.sh
+
+# The test tools too (promtool, from Debian's prometheus package).
+test-deps:
+	./scripts/install-deps.sh --test
 
 build: deps
 	$(SWIFT) build
@@ -26,7 +30,7 @@ install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 .build/release/tokentra $(DESTDIR)$(PREFIX)/bin/tokentra
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
