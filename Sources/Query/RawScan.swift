@@ -59,7 +59,7 @@ struct RawScan: Sendable {
         if workers > 0 {
             let next = Atomic<Int>(0)
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                var local: [Key: Group] = [:]
+                var local = Accumulator()
                 while true {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < wanted.count, failure.withLock({ $0 == nil }) else { break }
@@ -69,7 +69,9 @@ struct RawScan: Sendable {
                         failure.withLock { $0 = $0 ?? error }
                     }
                 }
-                results.withLock { all in for (k, g) in local { all[k, default: Group()].merge(g) } }
+                results.withLock { all in
+                    for (k, slot) in local.index { all[k, default: Group()].merge(local.groups[slot]) }
+                }
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
@@ -110,7 +112,21 @@ struct RawScan: Sendable {
         return entries
     }
 
-    func scan(_ path: String, into out: inout [Key: Group]) throws {
+    /// One worker's groups over all the segments it scanned: each key gets a slot once, and rows
+    /// add to their slot directly (no per-segment groups to merge).
+    struct Accumulator {
+        var index: [Key: Int] = [:]
+        var groups: [Group] = []
+
+        mutating func slot(_ key: Key) -> Int {
+            if let s = index[key] { return s }
+            index[key] = groups.count
+            groups.append(Group())
+            return groups.count - 1
+        }
+    }
+
+    func scan(_ path: String, into acc: inout Accumulator) throws {
         let reader = try SegmentReader(path: path)
         let m = try reader.measures()
         let n = m.timestamps.count
@@ -133,17 +149,18 @@ struct RawScan: Sendable {
             tables.append((d.codes, pass))
         }
         let grouping = try group.map(dictionary)
-        // Accumulate per (bucket, group code, provider code): a dense table of slot numbers when
-        // it is small, else a dictionary.
         let byModel = group == .model
         let codeCount = (grouping?.entries.count ?? 0) + 1
         let providerCount = byModel ? m.provider.entries.count + 1 : 1
+        // (Dictionary codes are bounded by their entry counts when the reader decodes them.)
+        func key(_ b: Int, _ code: Int32, _ pc: Int32) -> Key {
+            Key(bucket: b, provider: byModel && pc > 0 ? m.provider.entries[Int(pc) - 1] : "",
+                value: code > 0 ? grouping?.entries[Int(code) - 1] : nil)
+        }
+        // (bucket, group code, provider code) → the accumulator's slot: a dense table when small.
         let denseSize = bucketStarts.count * codeCount * providerCount
         var dense = [Int32](repeating: -1, count: denseSize <= 1 << 20 ? denseSize : 0)
-        var slotOf: [Int64: Int] = [:]
-        var slots: [(bucket: Int, code: Int32, provider: Int32)] = []
-        var groups: [Group] = []
-        var latencies: [[Double]] = [], ttfts: [[Double]] = []
+        var sparse: [Int64: Int] = [:]
         rows: for i in 0..<n {
             let t = m.timestamps[i]
             guard inRanges(t) else { continue }
@@ -157,64 +174,51 @@ struct RawScan: Sendable {
                 if dense[cell] >= 0 {
                     slot = Int(dense[cell])
                 } else {
-                    slot = groups.count
+                    slot = acc.slot(key(b, code, pc))
                     dense[cell] = Int32(slot)
-                    slots.append((b, code, pc))
-                    groups.append(Group())
-                    latencies.append([])
-                    ttfts.append([])
                 }
             } else {
                 let composite = (Int64(b) << 40) | (Int64(code) << 20) | Int64(pc)
-                if let s = slotOf[composite] {
+                if let s = sparse[composite] {
                     slot = s
                 } else {
-                    slot = groups.count
-                    slotOf[composite] = slot
-                    slots.append((b, code, pc))
-                    groups.append(Group())
-                    latencies.append([])
-                    ttfts.append([])
+                    slot = acc.slot(key(b, code, pc))
+                    sparse[composite] = slot
                 }
             }
-            let flags = m.flags[i]
-            groups[slot].measures.requests += 1
-            groups[slot].measures.errors += Int64((flags >> 1) & 1)
-            groups[slot].measures.cacheHits += Int64(flags & 1)
-            if m.costSource[i] == 1 { groups[slot].measures.unpriced += 1 }
-            groups[slot].measures.inputTokens += Int128(m.inputTokens[i])
-            groups[slot].measures.outputTokens += Int128(m.outputTokens[i])
-            groups[slot].measures.cachedTokens += Int128(m.cachedTokens[i])
-            groups[slot].measures.totalTokens += Int128(m.totalTokens[i])
-            groups[slot].measures.inputCost += Int128(m.inputCost[i])
-            groups[slot].measures.outputCost += Int128(m.outputCost[i])
-            groups[slot].measures.cachedCost += Int128(m.cachedCost[i])
-            groups[slot].measures.totalCost += Int128(m.totalCost[i])
-            let latency = m.latencyMs[i]  // -1: not reported
-            if latency >= 0 {
-                groups[slot].measures.latencyCount += 1
-                groups[slot].measures.latencySumMs += Int128(latency)
-                latencies[slot].append(Double(latency))
-            }
-            let ttft = m.timeToFirstTokenMs[i]  // 0: not reported
-            if ttft != 0 {
-                groups[slot].measures.ttftCount += 1
-                groups[slot].measures.ttftSumMs += Int128(ttft - 1)
-                ttfts[slot].append(Double(ttft - 1))
-            }
+            acc.groups[slot].add(row: i, of: m)
         }
-        guard !groups.isEmpty else { return }
-        for (i, (s, var g)) in zip(slots, groups).enumerated() {
-            g.latencies = latencies[i]
-            g.ttfts = ttfts[i]
-            var value: String?
-            if let grouping, s.code > 0 {
-                guard Int(s.code) <= grouping.entries.count else { throw Failure(description: "\(path): dictionary code out of range") }
-                value = grouping.entries[Int(s.code) - 1]
-            }
-            var provider = ""
-            if byModel, s.provider > 0, Int(s.provider) <= m.provider.entries.count { provider = m.provider.entries[Int(s.provider) - 1] }
-            out[Key(bucket: s.bucket, provider: provider, value: value), default: Group()].merge(g)
+    }
+}
+
+extension RawScan.Group {
+    /// Adds row `i` of a segment's measures.
+    @inline(__always)
+    mutating func add(row i: Int, of m: SegmentReader.Measures) {
+        let flags = m.flags[i]
+        measures.requests += 1
+        measures.errors += Int64((flags >> 1) & 1)
+        measures.cacheHits += Int64(flags & 1)
+        if m.costSource[i] == 1 { measures.unpriced += 1 }
+        measures.inputTokens += Int128(m.inputTokens[i])
+        measures.outputTokens += Int128(m.outputTokens[i])
+        measures.cachedTokens += Int128(m.cachedTokens[i])
+        measures.totalTokens += Int128(m.totalTokens[i])
+        measures.inputCost += Int128(m.inputCost[i])
+        measures.outputCost += Int128(m.outputCost[i])
+        measures.cachedCost += Int128(m.cachedCost[i])
+        measures.totalCost += Int128(m.totalCost[i])
+        let latency = m.latencyMs[i]  // -1: not reported
+        if latency >= 0 {
+            measures.latencyCount += 1
+            measures.latencySumMs += Int128(latency)
+            latencies.append(Double(latency))
+        }
+        let ttft = m.timeToFirstTokenMs[i]  // 0: not reported, else value + 1
+        if ttft != 0 {
+            measures.ttftCount += 1
+            measures.ttftSumMs += Int128(ttft - 1)
+            ttfts.append(Double(ttft - 1))
         }
     }
 }
