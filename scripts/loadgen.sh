@@ -47,7 +47,7 @@ cpu_end=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 cat "$dir/wrk.txt"
 curl -s "http://127.0.0.1:$port/metrics" > "$dir/metrics.txt"
-stored=$(awk -F' ' '/^tokentra_ingest_events\{result="stored"/ {print $2}' "$dir/metrics.txt")
+stored=$(awk -F' ' '/^tokentra_ingest_events_total\{result="stored"/ {print $2}' "$dir/metrics.txt")
 grep -E '^tokentra_(dedup|memtable|store_unsealed|segments |wal_)' "$dir/metrics.txt" || true
 python3 - "$dir/wrk.txt" "$batch" "$start" "$end" "$cpu_start" "$cpu_end" "$ticks" "$rss" "${stored:-0}" "$connections" "$dir/wrk.cpu" <<'PY'
 import re, sys

@@ -85,7 +85,8 @@ public struct TokentraDaemon: Sendable {
         self.wallClock = wallClock
         self.webhookMetrics = WebhookMetrics(factory: metrics.factory)
         self.authenticator = APIKeyAuthenticator(
-            index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000, logger: logger)
+            index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000,
+            dataDirectory: URL(fileURLWithPath: store.configuration.dataDirectory).standardizedFileURL.path, logger: logger)
     }
 
     var ingestSettings: IngestSettings {
