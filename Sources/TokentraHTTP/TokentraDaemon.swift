@@ -102,6 +102,9 @@ public struct TokentraDaemon: Sendable {
         let ingest = IngestController(
             store: store, decoder: decoder, horizon: horizon, authorizer: authorizer, state: state, metrics: metrics, settings: ingestSettings,
             logger: logger, serverVersion: serverVersion, wallClock: wallClock)
+        let otlp = OTLPController(
+            mapper: GenAISpanMapper(mapping: configuration.otlpMapping, decoder: decoder), horizon: horizon, authorizer: authorizer,
+            bodyReader: ingest.bodyReader, durable: ingest.durable, metrics: metrics, wallClock: wallClock)
         var readiness = ReadinessSettings()
         readiness.minFreeBytes = configuration.readinessMinFreeBytes
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
@@ -109,7 +112,7 @@ public struct TokentraDaemon: Sendable {
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
         var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
         query.snapshot = { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }
-        return ingest.routes + health.routes + query.routes
+        return ingest.routes + otlp.routes + health.routes + query.routes
     }
 
     private let limiter = RateLimiter()
