@@ -115,6 +115,8 @@ struct TestResponse: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: String
+    /// The body's bytes as received (``body`` is them decoded as UTF-8).
+    var bytes: [UInt8] = []
 
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
@@ -133,7 +135,7 @@ enum HTTP {
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return TestResponse(
             status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-            body: String(buffer: bytes))
+            body: String(buffer: bytes), bytes: Array(buffer: bytes))
     }
 
     static func ingest(
