@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./data
 
-.PHONY: deps build release run test bench clean
+.PHONY: deps test-python build release run test bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -16,7 +16,11 @@ release: deps
 run: release
 	.build/release/tokentra serve --data-dir $(DATA_DIR)
 
-test: deps
+# The real OpenTelemetry Python SDK for the OTLP tests (.venv-test/, pinned, from PyPI).
+test-python:
+	./scripts/test-python-env.sh
+
+test: deps test-python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

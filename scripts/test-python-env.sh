@@ -12,10 +12,11 @@ stamp="$VENV/.pins"
 if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${PINS[*]}" ]; then
     exit 0
 fi
-if ! "$PY" -m venv --help >/dev/null 2>&1; then
-    echo "python3 venv module missing: installing python3-venv" >&2
+if ! command -v "$PY" >/dev/null 2>&1 || ! "$PY" -c "import venv, ensurepip" >/dev/null 2>&1; then
+    echo "python3 with venv/ensurepip missing: installing python3 python3-venv" >&2
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-venv
+    PY=python3
 fi
 rm -rf "$VENV"
 "$PY" -m venv "$VENV"

@@ -143,3 +143,15 @@ import TokentraTestSupport
         #expect(OTLPFormat(contentType: "text/plain") == nil)
     }
 }
+
+@Suite struct OTelProviderNameTests {
+    @Test func openTelemetryProviderNamesFoldToTheStoredProviders() {
+        #expect(ProviderName.normalize("aws.bedrock") == "aws")
+        #expect(ProviderName.normalize("gcp.vertex_ai") == "google")
+        #expect(ProviderName.normalize("gcp.gemini") == "google")
+        #expect(ProviderName.normalize("gcp.gen_ai") == "google")
+        #expect(ProviderName.normalize("azure.ai.openai") == "azure")
+        #expect(ProviderName.normalize("az.ai.inference") == "azure")
+        #expect(ProviderName.normalize("mistral_ai") == "mistral_ai")
+    }
+}
