@@ -130,6 +130,28 @@ import TokentraTestSupport
         #expect(try decode(PB.request(spans: [noUsage])).skipped == ["no_usage": 1])
     }
 
+    @Test func configuredAttributeMapping() throws {
+        var mapping = OTLPAttributeMapping()
+        mapping.team = ["app.team"]
+        mapping.skippedOperations = []
+        let custom = GenAISpanMapper(mapping: mapping, decoder: EventDecoder())
+        let spans = [
+            Self.chat(1, extra: [PB.kv("app.team", string: "payments"), PB.kv("tokentra.team", string: "ignored")]),
+            PB.span(trace: Self.trace, span: Self.spanID(2), startNs: Self.start, endNs: Self.start, attributes: [
+                PB.kv("gen_ai.operation.name", string: "invoke_agent"), PB.kv("gen_ai.provider.name", string: "openai"),
+                PB.kv("gen_ai.request.model", string: "gpt-4o"), PB.kv("gen_ai.usage.input_tokens", int: 3),
+            ]),
+        ]
+        let body = PB.request(resource: [PB.kv("app.team", string: "resource-team")], spans: spans)
+        let batch = try body.withUnsafeBytes { try custom.decode($0, format: .protobuf, org: "o", nowMs: GenAIFixture.now) }
+        #expect(batch.events.map(\.team) == ["payments", "resource-team"])
+        #expect(batch.events.map(\.inputTokens) == [0, 3])
+        // With the default mapping the agent span is skipped and `tokentra.team` is read.
+        let defaults = try decode(body)
+        #expect(defaults.events.map(\.team) == ["ignored"])
+        #expect(defaults.skipped == ["operation": 1])
+    }
+
     @Test func responseEncodings() {
         #expect(OTLPResponse.export(rejected: 0, message: "", format: .protobuf) == [])
         #expect(OTLPResponse.export(rejected: 2, message: "x", format: .protobuf) == [0x0A, 0x05, 0x08, 0x02, 0x12, 0x01, 0x78])

@@ -119,6 +119,16 @@ func runProgram(_ path: String, _ args: [String], environment: [String: String] 
         #expect(badJSON.status == 400)
         #expect(badJSON.body == #"{"code":3,"message":"INVALID_REQUEST: invalid OTLP JSON ExportTraceServiceRequest: resourceSpans[0].scopeSpans must be an array"}"#)
 
+        // A key over its rate limit: 429 with Retry-After and RESOURCE_EXHAUSTED (8).
+        let (slowKey, _) = try await ProcessTests.createKey(dir, org: "org_slow", extra: ["--rate-minute", "1", "--rate-day", "0"])
+        let allowed = try await Self.post(daemon.baseURL, Array("{}".utf8), contentType: "application/json", key: slowKey)
+        #expect(allowed.status == 200 && allowed.body == "{}")
+        let limited = try await Self.post(daemon.baseURL, Array("{}".utf8), contentType: "application/json", key: slowKey)
+        #expect(limited.status == 429)
+        #expect(Int(limited.header("Retry-After") ?? "") ?? 0 >= 1)
+        #expect(try StrictJSON.parse(limited.body)["code"]?.intValue == 8)
+        #expect(try StrictJSON.parse(limited.body)["message"]?.stringValue?.hasPrefix("RATE_LIMIT_EXCEEDED: Rate limit exceeded (1 requests per minute)") == true)
+
         // Partial success: the good span is kept, the bad one reported.
         let startNs = String(startMs * 1_000_000)
         let partialBody = #"""
@@ -140,7 +150,7 @@ func runProgram(_ path: String, _ args: [String], environment: [String: String] 
         let otlpLines = metrics.split(separator: "\n").filter { $0.hasPrefix("tokentra_otlp_") }.map(String.init).sorted()
         #expect(otlpLines == [
             #"tokentra_otlp_requests_total{result="invalid"} 2"#,
-            #"tokentra_otlp_requests_total{result="ok"} 3"#,
+            #"tokentra_otlp_requests_total{result="ok"} 4"#,
             #"tokentra_otlp_requests_total{result="partial"} 1"#,
             #"tokentra_otlp_spans_total{result="duplicate",reason=""} 4"#,
             #"tokentra_otlp_spans_total{result="rejected",reason="NEGATIVE_TOKENS"} 1"#,

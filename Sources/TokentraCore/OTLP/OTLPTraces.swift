@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The value of one OTLP attribute (`AnyValue`), as far as the GenAI mapping reads it.
 public enum OTLPValue: Sendable, Equatable {
     case string(String)
@@ -26,6 +30,8 @@ public struct OTLPAttributes: Sendable {
 
     public init() {}
 
+    init(capacity: Int) { entries.reserveCapacity(capacity) }
+
     mutating func set(_ key: Int, _ value: OTLPValue) { entries.append((Int32(key), value)) }
 
     func value(_ key: Int) -> OTLPValue? {
@@ -52,7 +58,7 @@ public struct OTLPSpan: Sendable {
     /// `Status.code`: 0 unset, 1 ok, 2 error.
     public var statusCode: Int64 = 0
     public var statusMessage: String?
-    public var attributes = OTLPAttributes()
+    public var attributes = OTLPAttributes(capacity: 16)
     /// Index into ``OTLPTraces/resources``.
     public var resource = 0
     /// A problem that rejects this span alone (invalid UTF-8, bad id text), found while decoding.
@@ -64,11 +70,20 @@ public struct OTLPSpan: Sendable {
 
     /// Lowercase hex of the trace id and span id (`<32 hex>-<16 hex>`), for messages and request ids.
     public var idText: String {
-        func hex(_ v: UInt64, digits: Int) -> String {
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: max(0, digits - s.count)) + s
+        let digits: StaticString = "0123456789abcdef"
+        let (a, b, c) = (traceHigh, traceLow, spanID)
+        return String(unsafeUninitializedCapacity: 49) { out in
+            digits.withUTF8Buffer { hex in
+                for d in 0..<16 {
+                    let shift = UInt64(60 - 4 * d)
+                    out[d] = hex[Int((a >> shift) & 0xF)]
+                    out[16 + d] = hex[Int((b >> shift) & 0xF)]
+                    out[33 + d] = hex[Int((c >> shift) & 0xF)]
+                }
+            }
+            out[32] = 0x2D
+            return 49
         }
-        return hex(traceHigh, digits: 16) + hex(traceLow, digits: 16) + "-" + hex(spanID, digits: 16)
     }
 }
 
@@ -86,7 +101,9 @@ public struct OTLPTraces: Sendable {
 /// `String` (an open-addressing table keyed by FNV-1a).
 public struct OTLPKeyTable: Sendable {
     public let names: [String]
-    let bytes: [[UInt8]]
+    /// Every key's bytes, back to back; key `i` is `pool[offsets[i]..<offsets[i + 1]]`.
+    let pool: [UInt8]
+    let offsets: [Int]
     let slots: [Int32]
     let mask: Int
 
@@ -94,12 +111,21 @@ public struct OTLPKeyTable: Sendable {
         var unique: [String] = []
         for n in names where !unique.contains(n) { unique.append(n) }
         self.names = unique
-        self.bytes = unique.map { Array($0.utf8) }
+        var pool: [UInt8] = []
+        var offsets = [0]
+        for n in unique {
+            pool += Array(n.utf8)
+            offsets.append(pool.count)
+        }
+        self.pool = pool
+        self.offsets = offsets
         var size = 16
         while size < unique.count * 4 { size <<= 1 }
         var slots = [Int32](repeating: -1, count: size)
-        for (i, b) in bytes.enumerated() {
-            var s = Int(Self.hash(b) & UInt64(size - 1))
+        for i in 0..<unique.count {
+            var s = pool.withUnsafeBufferPointer { p in
+                Int(Self.hash(UnsafeBufferPointer(rebasing: p[offsets[i]..<offsets[i + 1]])) & UInt64(size - 1))
+            }
             while slots[s] >= 0 { s = (s + 1) & (size - 1) }
             slots[s] = Int32(i)
         }
@@ -107,7 +133,8 @@ public struct OTLPKeyTable: Sendable {
         self.mask = size - 1
     }
 
-    static func hash(_ b: some Sequence<UInt8>) -> UInt64 {
+    @inline(__always)
+    static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
         return h
@@ -115,24 +142,25 @@ public struct OTLPKeyTable: Sendable {
 
     /// The index of the key with these bytes, or `nil`.
     func lookup(_ key: UnsafeBufferPointer<UInt8>) -> Int? {
-        var s = Int(Self.hash(key) & UInt64(mask))
-        while true {
-            let i = Int(slots[s])
-            if i < 0 { return nil }
-            let k = bytes[i]
-            if k.count == key.count && k.withUnsafeBufferPointer({ memEqual($0, key) }) { return i }
-            s = (s + 1) & mask
+        pool.withUnsafeBufferPointer { p -> Int? in
+            slots.withUnsafeBufferPointer { slots -> Int? in
+                offsets.withUnsafeBufferPointer { offsets -> Int? in
+                    var s = Int(Self.hash(key) & UInt64(mask))
+                    while true {
+                        let i = Int(slots[s])
+                        if i < 0 { return nil }
+                        let start = offsets[i], n = offsets[i + 1] - start
+                        if n == key.count && (n == 0 || memcmp(p.baseAddress! + start, key.baseAddress!, n) == 0) { return i }
+                        s = (s + 1) & mask
+                    }
+                }
+            }
         }
     }
 
     public func index(of name: String) -> Int? {
         var u = Array(name.utf8)
         return u.withUnsafeMutableBufferPointer { lookup(UnsafeBufferPointer($0)) }
-    }
-
-    private func memEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        for i in 0..<a.count where a[i] != b[i] { return false }
-        return true
     }
 }
 

@@ -62,11 +62,12 @@ public struct ConfigurationKey: Sendable {
             })
     }
 
-    /// A comma-separated list of attribute names (no empty names, no spaces).
+    /// A comma-separated list of attribute names (no empty names, no spaces); `""` is the empty list.
     static func attributes(_ key: String, _ path: any WritableKeyPath<TokentraConfiguration, [String]> & Sendable, _ help: String) -> ConfigurationKey {
         ConfigurationKey(
             key: key, kind: .string, help: help, flag: nil, read: { $0[keyPath: path].joined(separator: ",") },
             apply: { c, text in
+                if text.isEmpty { c[keyPath: path] = []; return true }
                 let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 guard names.allSatisfy({ !$0.isEmpty && !$0.contains(" ") && $0.utf8.count <= 255 }) else { return false }
                 c[keyPath: path] = names
