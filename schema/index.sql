@@ -70,7 +70,7 @@ CREATE TABLE rollup_daily (
     ttft_sum_ms INTEGER,
     latency_digest BLOB NOT NULL,
     slices BLOB NOT NULL,
-    computed_at INTEGER NOT NULL,
+    computed_at INTEGER NOT NULL, latency_count INTEGER, ttft_digest BLOB,
     PRIMARY KEY (org_id, day)
 );
 CREATE TABLE rollup_hourly (
@@ -93,7 +93,7 @@ CREATE TABLE rollup_hourly (
     ttft_sum_ms INTEGER,
     latency_digest BLOB NOT NULL,
     slices BLOB NOT NULL,
-    computed_at INTEGER NOT NULL,
+    computed_at INTEGER NOT NULL, latency_count INTEGER, ttft_digest BLOB,
     PRIMARY KEY (org_id, hour_start)
 );
 CREATE TABLE segments (

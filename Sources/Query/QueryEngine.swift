@@ -4,7 +4,8 @@ import TDigest
 import TokentraCore
 import UsageIndex
 
-/// Latency percentiles of a set of events (ms), from a merged t-digest; `nil` without events.
+/// Percentiles (ms) of a set of events' latencies or times to first token, from a merged
+/// t-digest of the events that reported one; `nil` without any.
 public struct LatencyPercentiles: Sendable, Equatable {
     public var p50: Double?
     public var p95: Double?
@@ -38,6 +39,7 @@ public struct UsagePoint: Sendable {
     public var label: String
     public var measures: RollupMeasures
     public var latency: LatencyPercentiles
+    public var ttft: LatencyPercentiles
 }
 
 /// The answer to `/v1/usage`.
@@ -54,6 +56,7 @@ public struct BreakdownRow: Sendable {
     /// Share of the total cost of all rows (before `limit`), in percent; 0 when the total is 0.
     public var percentage: Double
     public var latency: LatencyPercentiles
+    public var ttft: LatencyPercentiles
 }
 
 /// The answer to `/v1/usage/{models,teams,...}`.
@@ -65,6 +68,8 @@ public struct BreakdownResult: Sendable {
     public var meta: QueryMeta
     public var sort: QuerySort
     public var limit: Int?
+    /// The rows beyond `limit`, summed (`nil` when none were cut).
+    public var other: (rows: Int, measures: RollupMeasures)?
 }
 
 /// Answers usage queries from the rollup tables, for the HTTP API and the CLI alike.
@@ -197,7 +202,7 @@ public struct QueryEngine: Sendable {
 
     func meta(_ q: UsageQuery, unsealed: Bool = false) throws -> QueryMeta {
         let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
-        var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZone.identifier,
+        var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZoneName,
                              startMs: q.startMs, endMs: q.endMs)
         if dataDirectory != nil {
             let dayStart = q.startMs - ((q.startMs % 86_400_000) + 86_400_000) % 86_400_000
@@ -230,6 +235,7 @@ public struct QueryEngine: Sendable {
         m.cachedCost = Int128(cc)
         m.totalCost = Int128(tc)
         m.latencySumMs = Int128(ls)
+        m.latencyCount = row.latencyCount ?? row.requestCount
         m.ttftCount = row.ttftCount
         m.ttftSumMs = Int128(ts)
         return m
@@ -243,12 +249,16 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// The matching part of a row: its totals (no filter) or the sum of the slices passing the filter.
-    func contribution(_ row: RollupRow, _ filterDimension: RollupDimension?, _ f: QueryFilters) throws -> (RollupMeasures, [TDigest]) {
+    /// The matching part of a row: its totals (no filter) or the sum of the slices passing the
+    /// filter, with the latency and time-to-first-token digests.
+    func contribution(_ row: RollupRow, _ filterDimension: RollupDimension?, _ f: QueryFilters) throws
+        -> (RollupMeasures, [TDigest], [TDigest])
+    {
         guard let d = filterDimension else {
             if let m = Self.fastTotals(row) {
                 do {
-                    return (m, [try RollupDigestCodec.decode(row.latencyDigest)])
+                    let ttft = row.ttftDigest.isEmpty ? TDigest() : try RollupDigestCodec.decode(row.ttftDigest)
+                    return (m, [try RollupDigestCodec.decode(row.latencyDigest)], [ttft])
                 } catch {
                     throw ReadError(description: "rollup digest of \(row.orgID) at \(formatTimestamp(row.bucketStart)) is unreadable: \(error)")
                 }
@@ -256,16 +266,18 @@ public struct QueryEngine: Sendable {
             // A total beyond 64 bits (SQL NULL): the exact value is the sum of the slices, which
             // RollupReader then returns.
             let b = try decode(row, [])
-            return (b.total, [b.latency])
+            return (b.total, [b.latency], [b.ttft])
         }
         let b = try decode(row, [d])
         var m = RollupMeasures()
         var digests: [TDigest] = []
+        var ttfts: [TDigest] = []
         for s in b.slices(d) where f.matches(s.key, dimension: d) {
             m.add(s.measures)
             digests.append(s.latency)
+            ttfts.append(s.ttft)
         }
-        return (m, digests)
+        return (m, digests, ttfts)
     }
 
     // MARK: Queries
@@ -278,23 +290,43 @@ public struct QueryEngine: Sendable {
     ///   `nil` reads them from the index.
     public func usage(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> UsageResult {
         let buckets = Self.buckets(q)
-        let filterDimension = q.filters.active.first?.dimension
-        let rows = try rows(q, buckets, slices: filterDimension != nil, unsealed: unsealed, segments: segments)
+        let starts = buckets.map(\.start)
         var measures = [RollupMeasures](repeating: RollupMeasures(), count: buckets.count)
         var digests = [[TDigest]](repeating: [], count: buckets.count)
-        let starts = buckets.map(\.start)
-        for row in rows {
-            // The bucket containing the row: the last bucket starting at or before it.
-            var lo = 0, hi = starts.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if starts[mid] <= row.bucketStart { lo = mid + 1 } else { hi = mid }
+        var ttfts = [[TDigest]](repeating: [], count: buckets.count)
+        var source: String?
+        var rawRanges: [(Int64, Int64)]
+        if Self.rollupsAnswerUsage(q) {
+            let (aligned, partial) = Self.split(buckets)
+            rawRanges = partial
+            let filterDimension = q.filters.values.first?.attribute.dimension
+            let rows = aligned.isEmpty ? [] : try rows(q, aligned, slices: filterDimension != nil, unsealed: unsealed, segments: segments)
+            for row in rows {
+                // The bucket containing the row: the last bucket starting at or before it.
+                var lo = 0, hi = starts.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if starts[mid] <= row.bucketStart { lo = mid + 1 } else { hi = mid }
+                }
+                let i = lo - 1
+                guard i >= 0, row.bucketStart < buckets[i].end else { continue }
+                let (m, ds, ts) = try contribution(row, filterDimension, q.filters)
+                measures[i].add(m)
+                digests[i] += ds
+                ttfts[i] += ts
             }
-            let i = lo - 1
-            guard i >= 0, row.bucketStart < buckets[i].end else { continue }
-            let (m, ds) = try contribution(row, filterDimension, q.filters)
-            measures[i].add(m)
-            digests[i] += ds
+            if !partial.isEmpty { source = "rollups+segments" }
+        } else {
+            rawRanges = [(q.startMs, q.endMs)]
+            source = "segments"
+        }
+        if !rawRanges.isEmpty {
+            let groups = try scan(q, ranges: rawRanges, bucketStarts: starts, group: nil, unsealed: unsealed, segments: segments)
+            for (key, g) in groups {
+                measures[key.bucket].add(g.measures)
+                digests[key.bucket].append(g.digest)
+                ttfts[key.bucket].append(g.ttftDigest)
+            }
         }
         var totals = RollupMeasures()
         var points: [UsagePoint] = []
@@ -302,28 +334,58 @@ public struct QueryEngine: Sendable {
         for (i, bucket) in buckets.enumerated() {
             totals.add(measures[i])
             points.append(UsagePoint(startMs: bucket.start, label: bucket.label, measures: measures[i],
-                                     latency: LatencyPercentiles(digests[i])))
+                                     latency: LatencyPercentiles(digests[i]), ttft: LatencyPercentiles(ttfts[i])))
         }
-        return UsageResult(totals: totals, points: points, meta: try meta(q, unsealed: !unsealed.isEmpty))
+        var meta = try meta(q, unsealed: !unsealed.isEmpty)
+        if let source { meta.source = source }
+        return UsageResult(totals: totals, points: points, meta: meta)
     }
 
-    /// Usage grouped by one attribute over the whole range, sorted (descending) and limited.
-    /// - Parameter unsealed: as for ``usage(_:unsealed:)``.
+    /// Usage grouped by one attribute over the whole range, sorted (descending) and limited; the
+    /// rows beyond the limit are summed in ``BreakdownResult/other``.
+    /// - Parameter unsealed: as for ``usage(_:unsealed:segments:)``.
     public func breakdown(_ q: UsageQuery, unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil) throws -> BreakdownResult {
         guard let breakdown = q.breakdown else { preconditionFailure("breakdown query without a breakdown") }
-        let d = breakdown.dimension
-        // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows.
-        let rows = try rows(q, [(q.startMs, q.endMs, "")], slices: true, unsealed: unsealed, segments: segments)
         struct Acc {
             var measures = RollupMeasures()
             var digests: [TDigest] = []
+            var ttfts: [TDigest] = []
+            /// Raw values from the segments: made into digests only for the rows shown.
+            var latencies: [Double] = []
+            var ttftValues: [Double] = []
         }
         var groups: [SliceKey: Acc] = [:]
-        for row in rows {
-            let b = try decode(row, [d])
-            for s in b.slices(d) where q.filters.matches(s.key, dimension: d) {
-                groups[s.key, default: Acc()].measures.add(s.measures)
-                groups[s.key]!.digests.append(s.latency)
+        var source: String?
+        let whole = [(start: q.startMs, end: q.endMs, label: "")]
+        var rawRanges: [(Int64, Int64)]
+        if Self.rollupsAnswerBreakdown(q), let d = breakdown.attribute.dimension {
+            // The range as one bucket: whole UTC days from daily rows, the edges from hourly rows,
+            // parts of hours from the raw segments.
+            let (aligned, partial) = Self.split(whole)
+            rawRanges = partial
+            let rows = aligned.isEmpty ? [] : try rows(q, aligned, slices: true, unsealed: unsealed, segments: segments)
+            for row in rows {
+                let b = try decode(row, [d])
+                for s in b.slices(d) where q.filters.matches(s.key, dimension: d) {
+                    let key = breakdown.attribute == .provider ? SliceKey(value: s.key.provider) : s.key
+                    groups[key, default: Acc()].measures.add(s.measures)
+                    groups[key]!.digests.append(s.latency)
+                    groups[key]!.ttfts.append(s.ttft)
+                }
+            }
+            if !partial.isEmpty { source = "rollups+segments" }
+        } else {
+            rawRanges = [(q.startMs, q.endMs)]
+            source = "segments"
+        }
+        if !rawRanges.isEmpty {
+            let raw = try scan(q, ranges: rawRanges, bucketStarts: [q.startMs], group: breakdown.attribute,
+                               unsealed: unsealed, segments: segments)
+            for (key, g) in raw {
+                let k = SliceKey(provider: key.provider, value: key.value)
+                groups[k, default: Acc()].measures.add(g.measures)
+                groups[k]!.latencies += g.latencies
+                groups[k]!.ttftValues += g.ttfts
             }
         }
         var totals = RollupMeasures()
@@ -340,12 +402,25 @@ public struct QueryEngine: Sendable {
             let x = metric(a.acc.measures), y = metric(b.acc.measures)
             return x != y ? x > y : a.key < b.key
         }
-        if let limit = q.limit, list.count > limit { list.removeLast(list.count - limit) }
-        let rowsOut = list.map { item in
-            let pct = totals.totalCost == 0 ? 0 : Double(item.acc.measures.totalCost) * 100 / Double(totals.totalCost)
-            return BreakdownRow(key: item.key, measures: item.acc.measures, percentage: pct,
-                                latency: LatencyPercentiles(item.acc.digests))
+        var other: (rows: Int, measures: RollupMeasures)?
+        if let limit = q.limit, list.count > limit {
+            var rest = RollupMeasures()
+            for item in list[limit...] { rest.add(item.acc.measures) }
+            other = (list.count - limit, rest)
+            list.removeLast(list.count - limit)
         }
-        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: try meta(q, unsealed: !unsealed.isEmpty), sort: q.sort, limit: q.limit)
+        let rowsOut = list.map { item in
+            BreakdownRow(key: item.key, measures: item.acc.measures, percentage: Self.percentage(item.acc.measures.totalCost, of: totals.totalCost),
+                         latency: LatencyPercentiles(item.acc.digests + (item.acc.latencies.isEmpty ? [] : [TDigest(item.acc.latencies)])),
+                         ttft: LatencyPercentiles(item.acc.ttfts + (item.acc.ttftValues.isEmpty ? [] : [TDigest(item.acc.ttftValues)])))
+        }
+        var meta = try meta(q, unsealed: !unsealed.isEmpty)
+        if let source { meta.source = source }
+        return BreakdownResult(breakdown: breakdown, rows: rowsOut, totals: totals, meta: meta, sort: q.sort, limit: q.limit, other: other)
+    }
+
+    /// `part` as a percentage of `total` (0 when the total is 0).
+    static func percentage(_ part: Int128, of total: Int128) -> Double {
+        total == 0 ? 0 : Double(part) * 100 / Double(total)
     }
 }

@@ -8,13 +8,6 @@ import TokentraCore
 /// to 3 decimals; absent values are `null` (JSON) or empty (CSV, table `-`).
 public enum QueryOutput {
     static func money(_ units: Int128) -> String { MoneySum(units).description }
-    static func number(_ x: Double?) -> String { x.map(RollupExport.number) ?? "null" }
-    static func string(_ s: String?) -> String {
-        guard let s else { return "null" }
-        var out = ""
-        EventExport.appendJSONString(s, to: &out)
-        return out
-    }
 
     /// ISO-8601 UTC timestamp without milliseconds.
     static func timestamp(_ ms: Int64) -> String {
@@ -22,51 +15,87 @@ public enum QueryOutput {
         return t.hasSuffix(".000Z") ? String(t.dropLast(5)) + "Z" : t
     }
 
-    static func metaJSON(_ m: QueryMeta, extra: String = "") -> String {
-        "{\"source\":\"\(m.source)\",\"rollup_freshness\":\(m.rollupFreshnessMs.map { "\"" + timestamp($0) + "\"" } ?? "null")"
-            + ",\"granularity\":\"\(m.granularity.rawValue)\",\"tz\":\(string(m.tz))"
-            + ",\"start_date\":\"\(timestamp(m.startMs))\",\"end_date\":\"\(timestamp(m.endMs))\",\"end_exclusive\":true\(extra)}"
+    static func writeMeta(_ m: QueryMeta, to w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
+        w.field("meta", object: { o in
+            o.field("source", m.source)
+            o.field("rollup_freshness", m.rollupFreshnessMs.map(timestamp))
+            o.field("granularity", m.granularity.rawValue)
+            o.field("tz", m.tz)
+            o.field("start_date", timestamp(m.startMs))
+            o.field("end_date", timestamp(m.endMs))
+            o.field("end_exclusive", true)
+            extra(&o)
+        })
     }
 
-    static func latencyJSON(_ l: LatencyPercentiles) -> String {
-        "\"p50_latency_ms\":\(number(l.p50)),\"p95_latency_ms\":\(number(l.p95)),\"p99_latency_ms\":\(number(l.p99))"
+    /// Latency and time-to-first-token statistics: averages and percentiles over the events that
+    /// reported them (their counts alongside); `null` when none did.
+    static func writeLatency(_ m: RollupMeasures, _ l: LatencyPercentiles, _ t: LatencyPercentiles, to w: inout JSONWriter) {
+        w.field("latency_count", m.latencyCount)
+        w.field("avg_latency_ms", m.averageLatencyMs)
+        w.field("p50_latency_ms", l.p50)
+        w.field("p95_latency_ms", l.p95)
+        w.field("p99_latency_ms", l.p99)
+        w.field("ttft_count", m.ttftCount)
+        w.field("avg_ttft_ms", m.averageTTFTMs)
+        w.field("p50_ttft_ms", t.p50)
+        w.field("p95_ttft_ms", t.p95)
+        w.field("p99_ttft_ms", t.p99)
     }
 
     // MARK: Usage
 
     public static func json(_ r: UsageResult) -> String {
-        var out = "{\"data\":{\"total_cost\":\(money(r.totals.totalCost)),\"total_tokens\":\(r.totals.totalTokens),"
-        out += "\"total_requests\":\(r.totals.requests),\"total_errors\":\(r.totals.errors),\"breakdown\":["
-        for (i, p) in r.points.enumerated() {
-            if i > 0 { out += "," }
-            let m = p.measures
-            out += "{\"date\":\(string(p.label)),\"start\":\"\(timestamp(p.startMs))\",\"cost\":\(money(m.totalCost)),"
-            out += "\"tokens\":\(m.totalTokens),\"requests\":\(m.requests),\"errors\":\(m.errors),\"cache_hits\":\(m.cacheHits),"
-            out += "\"input_tokens\":\(m.inputTokens),\"output_tokens\":\(m.outputTokens),\"cached_tokens\":\(m.cachedTokens),"
-            out += "\"avg_latency_ms\":\(number(m.averageLatencyMs)),\(latencyJSON(p.latency))}"
+        var w = JSONWriter()
+        w.object { o in
+            o.field("data", object: { d in
+                d.field("total_cost", money: r.totals.totalCost)
+                d.field("total_tokens", r.totals.totalTokens)
+                d.field("total_requests", r.totals.requests)
+                d.field("total_errors", r.totals.errors)
+                d.field("breakdown", array: { a in
+                    for p in r.points {
+                        let m = p.measures
+                        a.object { e in
+                            e.field("date", p.label)
+                            e.field("start", timestamp(p.startMs))
+                            e.field("cost", money: m.totalCost)
+                            e.field("tokens", m.totalTokens)
+                            e.field("requests", m.requests)
+                            e.field("errors", m.errors)
+                            e.field("cache_hits", m.cacheHits)
+                            e.field("input_tokens", m.inputTokens)
+                            e.field("output_tokens", m.outputTokens)
+                            e.field("cached_tokens", m.cachedTokens)
+                            writeLatency(m, p.latency, p.ttft, to: &e)
+                        }
+                    }
+                })
+            })
+            writeMeta(r.meta, to: &o)
         }
-        out += "]},\"meta\":\(metaJSON(r.meta))}"
-        return out
+        return w.text
     }
 
     static let usageColumns = ["date", "cost", "tokens", "requests", "errors", "cache_hits", "input_tokens", "output_tokens",
-                               "cached_tokens", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms"]
+                               "cached_tokens", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+                               "p50_ttft_ms", "p95_ttft_ms", "p99_ttft_ms"]
 
-    static func usageCells(_ label: String, _ m: RollupMeasures, _ l: LatencyPercentiles?) -> [String] {
+    static func usageCells(_ label: String, _ m: RollupMeasures, _ l: LatencyPercentiles?, _ t: LatencyPercentiles? = nil) -> [String] {
         func n(_ x: Double?) -> String { x.map(RollupExport.number) ?? "" }
         return [label, money(m.totalCost), String(m.totalTokens), String(m.requests), String(m.errors), String(m.cacheHits),
                 String(m.inputTokens), String(m.outputTokens), String(m.cachedTokens), n(m.averageLatencyMs),
-                n(l?.p50), n(l?.p95), n(l?.p99)]
+                n(l?.p50), n(l?.p95), n(l?.p99), n(t?.p50), n(t?.p95), n(t?.p99)]
     }
 
     public static func csv(_ r: UsageResult) -> String {
         var out = usageColumns.joined(separator: ",") + "\n"
-        for p in r.points { out += usageCells(p.label, p.measures, p.latency).map(EventExport.csvField).joined(separator: ",") + "\n" }
+        for p in r.points { out += usageCells(p.label, p.measures, p.latency, p.ttft).map(EventExport.csvField).joined(separator: ",") + "\n" }
         return out
     }
 
     public static func table(_ r: UsageResult) -> String {
-        var rows = r.points.map { usageCells($0.label, $0.measures, $0.latency) }
+        var rows = r.points.map { usageCells($0.label, $0.measures, $0.latency, $0.ttft) }
         rows.append(usageCells("total", r.totals, nil))
         return align(header: usageColumns, rows: rows, totalsRow: true)
     }
@@ -74,25 +103,51 @@ public enum QueryOutput {
     // MARK: Breakdowns
 
     static func keyCells(_ b: QueryBreakdown, _ key: SliceKey) -> [(String, String?)] {
-        b == .models ? [("provider", key.provider), ("model", key.value)] : [(b.keyField, key.value)]
+        b.byModel ? [("provider", key.provider), ("model", key.value)] : [(b.keyField, key.value)]
     }
 
     public static func json(_ r: BreakdownResult) -> String {
-        var out = "{\"data\":["
-        for (i, row) in r.rows.enumerated() {
-            if i > 0 { out += "," }
-            out += "{"
-            for (name, value) in keyCells(r.breakdown, row.key) { out += "\"\(name)\":\(string(value))," }
-            let m = row.measures
-            out += "\"cost\":\(money(m.totalCost)),\"tokens\":\(m.totalTokens),\"requests\":\(m.requests),\"errors\":\(m.errors),"
-            out += "\"cache_hits\":\(m.cacheHits),\"input_tokens\":\(m.inputTokens),\"output_tokens\":\(m.outputTokens),"
-            out += "\"cached_tokens\":\(m.cachedTokens),\"percentage\":\(RollupExport.number(row.percentage)),"
-            out += "\"avg_latency_ms\":\(number(m.averageLatencyMs)),\(latencyJSON(row.latency))}"
+        var w = JSONWriter()
+        w.object { o in
+            o.field("data", array: { a in
+                for row in r.rows {
+                    let m = row.measures
+                    a.object { e in
+                        for (name, value) in keyCells(r.breakdown, row.key) { e.field(name, value) }
+                        e.field("cost", money: m.totalCost)
+                        e.field("tokens", m.totalTokens)
+                        e.field("requests", m.requests)
+                        e.field("errors", m.errors)
+                        e.field("cache_hits", m.cacheHits)
+                        e.field("input_tokens", m.inputTokens)
+                        e.field("output_tokens", m.outputTokens)
+                        e.field("cached_tokens", m.cachedTokens)
+                        e.field("percentage", row.percentage)
+                        writeLatency(m, row.latency, row.ttft, to: &e)
+                    }
+                }
+            })
+            writeMeta(r.meta, to: &o) { x in
+                x.field("breakdown", r.breakdown.rawValue)
+                x.field("sort", r.sort.rawValue)
+                x.field("limit", r.limit)
+                x.field("total_cost", money: r.totals.totalCost)
+                x.field("total_tokens", r.totals.totalTokens)
+                x.field("total_requests", r.totals.requests)
+                if let other = r.other {
+                    x.field("other", object: {
+                        $0.field("rows", other.rows)
+                        $0.field("cost", money: other.measures.totalCost)
+                        $0.field("tokens", other.measures.totalTokens)
+                        $0.field("requests", other.measures.requests)
+                        $0.field("errors", other.measures.errors)
+                    })
+                } else {
+                    x.field("other", nil as String?)
+                }
+            }
         }
-        let extra = ",\"breakdown\":\"\(r.breakdown.rawValue)\",\"sort\":\"\(r.sort.rawValue)\",\"limit\":\(r.limit.map(String.init) ?? "null")"
-            + ",\"total_cost\":\(money(r.totals.totalCost)),\"total_tokens\":\(r.totals.totalTokens),\"total_requests\":\(r.totals.requests)"
-        out += "],\"meta\":\(metaJSON(r.meta, extra: extra))}"
-        return out
+        return w.text
     }
 
     static func breakdownHeader(_ b: QueryBreakdown) -> [String] {
@@ -117,7 +172,7 @@ public enum QueryOutput {
     public static func table(_ r: BreakdownResult) -> String {
         var rows = r.rows.map { breakdownCells(r.breakdown, $0, none: SliceKey.noneLabel) }
         let m = r.totals
-        let keys = r.breakdown == .models ? ["total", ""] : ["total"]
+        let keys = r.breakdown.byModel ? ["total", ""] : ["total"]
         rows.append(keys + [money(m.totalCost), String(m.totalTokens), String(m.requests), String(m.errors),
                             m.requests == 0 ? "0" : "100", "", "", ""])
         return align(header: breakdownHeader(r.breakdown), rows: rows, totalsRow: true)

@@ -8,9 +8,13 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The offending parameter(s), as named in the HTTP API (`start_date`, `granularity`, ...).
     public var parameter: String
     public var message: String
-    public init(_ parameter: String, _ message: String) {
+    /// The API error code: `INVALID_PARAMETER`, or `RAW_DATA_RETIRED` when the question needs raw
+    /// events that retention removed.
+    public var code: String
+    public init(_ parameter: String, _ message: String, code: String = "INVALID_PARAMETER") {
         self.parameter = parameter
         self.message = message
+        self.code = code
     }
     public var description: String { message }
 }
@@ -20,81 +24,9 @@ public enum QueryGranularity: String, Sendable, CaseIterable {
     case hour, day, week, month
 }
 
-/// What a breakdown query groups by.
-public enum QueryBreakdown: String, Sendable, CaseIterable {
-    case models, teams, features, projects, environments
-    case costCenters = "cost-centers"
-
-    /// The rollup dimension holding the slices.
-    public var dimension: RollupDimension {
-        switch self {
-        case .models: .model
-        case .teams: .team
-        case .features: .feature
-        case .projects: .project
-        case .environments: .environment
-        case .costCenters: .costCenter
-        }
-    }
-
-    /// The JSON/CSV key field of a row (models: `provider` and `model`).
-    public var keyField: String {
-        switch self {
-        case .models: "model"
-        case .teams: "team_id"
-        case .features: "feature"
-        case .projects: "project_id"
-        case .environments: "environment"
-        case .costCenters: "cost_center"
-        }
-    }
-}
-
 /// Order of breakdown rows (always descending).
 public enum QuerySort: String, Sendable, CaseIterable {
     case cost, requests, tokens
-}
-
-/// Filters of a query: each narrows to the slices of one rollup dimension.
-public struct QueryFilters: Sendable, Equatable {
-    public var provider: String?
-    public var model: String?
-    public var teamID: String?
-    public var projectID: String?
-    public var feature: String?
-    public var environment: String?
-    public var costCenter: String?
-
-    public init() {}
-
-    /// The filters given, as (parameter name, dimension, value).
-    var active: [(name: String, dimension: RollupDimension, value: String)] {
-        var out: [(String, RollupDimension, String)] = []
-        if let provider { out.append(("provider", .model, provider)) }
-        if let model { out.append(("model", .model, model)) }
-        if let teamID { out.append(("team_id", .team, teamID)) }
-        if let projectID { out.append(("project_id", .project, projectID)) }
-        if let feature { out.append(("feature", .feature, feature)) }
-        if let environment { out.append(("environment", .environment, environment)) }
-        if let costCenter { out.append(("cost_center", .costCenter, costCenter)) }
-        return out
-    }
-
-    /// Whether a slice of `dimension` passes the filters (only filters of that dimension apply).
-    func matches(_ key: SliceKey, dimension: RollupDimension) -> Bool {
-        func eq(_ filter: String?, _ value: String?) -> Bool {
-            guard let filter else { return true }
-            return filter == (value ?? SliceKey.noneLabel)
-        }
-        switch dimension {
-        case .model: return eq(provider, key.provider) && eq(model, key.value)
-        case .team: return eq(teamID, key.value)
-        case .project: return eq(projectID, key.value)
-        case .feature: return eq(feature, key.value)
-        case .environment: return eq(environment, key.value)
-        case .costCenter: return eq(costCenter, key.value)
-        }
-    }
 }
 
 /// Limits on the queried range.
@@ -118,6 +50,8 @@ public struct UsageQuery: Sendable {
     public var endMs: Int64
     public var granularity: QueryGranularity = .day
     public var timeZone: TimeZone = TimeZone(identifier: "UTC")!
+    /// The zone's name as asked (Foundation calls UTC "GMT").
+    public var timeZoneName = "UTC"
     public var filters = QueryFilters()
     public var breakdown: QueryBreakdown?
     public var sort: QuerySort = .cost
@@ -129,11 +63,27 @@ public struct UsageQuery: Sendable {
         self.endMs = endMs
     }
 
-    /// The parameter names ``parse(orgID:parameters:breakdown:limits:)`` accepts.
+    /// The parameter names ``parse(orgID:parameters:breakdown:limits:)`` accepts, besides
+    /// `metadata.KEY` filters (and `by` for ``parseBreakdown(orgID:parameters:limits:)``).
     public static let parameterNames: Set<String> = [
         "start_date", "end_date", "granularity", "tz", "provider", "model", "team_id", "project_id", "feature",
-        "environment", "cost_center", "sort", "limit",
+        "environment", "cost_center", "user_id", "sort", "limit",
     ]
+
+    /// Parses `/v1/usage/breakdown?by=ATTRIBUTE&...`: a breakdown by any attribute.
+    /// - Throws: ``QueryError`` naming the parameter.
+    public static func parseBreakdown(orgID: String, parameters p: [String: String],
+                                      limits: QueryLimits = QueryLimits()) throws(QueryError) -> UsageQuery {
+        guard let by = p["by"], !by.isEmpty else {
+            throw QueryError("by", "by is required: one of \(QueryAttribute.fixed.map(\.name).joined(separator: ", ")) or metadata.KEY")
+        }
+        guard let attribute = QueryAttribute(name: by) else {
+            throw QueryError("by", "by must be one of \(QueryAttribute.fixed.map(\.name).joined(separator: ", ")) or metadata.KEY (KEY up to 128 bytes), got '\(by)'")
+        }
+        var rest = p
+        rest["by"] = nil
+        return try parse(orgID: orgID, parameters: rest, breakdown: QueryBreakdown(attribute), limits: limits)
+    }
 
     /// Parses and validates the query parameters of the HTTP API (the CLI maps its options to the
     /// same names), so both report the same errors.
@@ -141,7 +91,13 @@ public struct UsageQuery: Sendable {
     public static func parse(orgID: String, parameters p: [String: String], breakdown: QueryBreakdown?,
                              limits: QueryLimits = QueryLimits()) throws(QueryError) -> UsageQuery {
         for name in p.keys.sorted() where !parameterNames.contains(name) {
-            throw QueryError(name, "unknown parameter '\(name)'; accepted: \(parameterNames.sorted().joined(separator: ", "))")
+            if name.hasPrefix("metadata.") {
+                guard QueryAttribute(name: name) != nil else {
+                    throw QueryError(name, "a metadata filter is metadata.KEY with a KEY of 1 to 128 bytes, got '\(name)'")
+                }
+                continue
+            }
+            throw QueryError(name, "unknown parameter '\(name)'; accepted: \(parameterNames.sorted().joined(separator: ", ")), metadata.KEY")
         }
         var tz = TimeZone(identifier: "UTC")!
         if let name = p["tz"], !name.isEmpty {
@@ -172,32 +128,20 @@ public struct UsageQuery: Sendable {
         if end - start > Int64(maxDays) * 86_400_000 {
             throw QueryError("end_date", "the range start_date..end_date spans more than \(maxDays) days, the maximum for granularity=\(granularity.rawValue)")
         }
-        if !wholeHourOffsets(tz, start, end) {
-            throw QueryError("tz", "tz \(tz.identifier) has UTC offsets that are not whole hours in this range; hourly rollups cannot answer its days exactly")
-        }
-        guard start % 3_600_000 == 0 else {
-            throw QueryError("start_date", "start_date must fall on a whole UTC hour (rollups are hourly), got '\(startText)'")
-        }
-        guard end % 3_600_000 == 0 else {
-            throw QueryError("end_date", "end_date must fall on a whole UTC hour (rollups are hourly), got '\(endText)'")
-        }
         var q = UsageQuery(orgID: orgID, startMs: start, endMs: end)
         q.granularity = granularity
         q.timeZone = tz
+        q.timeZoneName = p["tz"].flatMap { $0.isEmpty ? nil : $0 } ?? "UTC"
         var f = QueryFilters()
         func value(_ name: String) -> String? { p[name].flatMap { $0.isEmpty ? nil : $0 } }
-        f.provider = value("provider")
-        f.model = value("model")
-        f.teamID = value("team_id")
-        f.projectID = value("project_id")
-        f.feature = value("feature")
-        f.environment = value("environment")
-        f.costCenter = value("cost_center")
+        for (name, v) in p where !v.isEmpty {
+            if let a = QueryAttribute(name: name) { f[a] = v }
+        }
         q.filters = f
         q.breakdown = breakdown
         if breakdown == nil {
             for name in ["sort", "limit"] where value(name) != nil {
-                throw QueryError(name, "\(name) applies to the breakdowns (/v1/usage/models, /teams, ...), not to the usage time series")
+                throw QueryError(name, "\(name) applies to the breakdowns (/v1/usage/models, /teams, /breakdown, ...), not to the usage time series")
             }
         }
         if let s = value("sort") {
@@ -212,24 +156,7 @@ public struct UsageQuery: Sendable {
             }
             q.limit = n
         }
-        try q.validateDimensions()
         return q
-    }
-
-    /// Rollup slices are single-dimension: filters of two dimensions, or a filter on one dimension
-    /// with a breakdown by another, cannot be answered exactly from them.
-    func validateDimensions() throws(QueryError) {
-        let active = filters.active
-        let dims = Set(active.map(\.dimension))
-        if dims.count > 1 {
-            let names = active.map(\.name).joined(separator: " and ")
-            throw QueryError(active.map(\.name).joined(separator: ","),
-                             "filters \(names) cannot be combined: rollups break usage down by one attribute at a time, so the answer would not be exact")
-        }
-        if let breakdown, let d = dims.first, d != breakdown.dimension {
-            let names = active.map(\.name).joined(separator: ",")
-            throw QueryError(names, "filter \(names) cannot be combined with the \(breakdown.rawValue) breakdown: rollups break usage down by one attribute at a time, so the answer would not be exact")
-        }
     }
 
     /// Whether every UTC offset the zone uses in [start, end) is a whole number of hours.

@@ -22,7 +22,8 @@ enum RollupReader {
         let sql = """
             SELECT \(key), request_count, error_count, cache_hit_count, unpriced_count,
                 input_tokens, output_tokens, cached_tokens, total_tokens, input_cost, output_cost, cached_cost, total_cost,
-                latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, \(slices ? "slices" : Self.slicesWhenNeeded), computed_at
+                latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, \(slices ? "slices" : Self.slicesWhenNeeded), computed_at,
+                latency_count, ttft_digest
             FROM \(table) WHERE org_id = ? AND \(key) >= ? AND \(key) < ? ORDER BY \(key)
             """
         let args: StatementArguments = g == .hour
@@ -51,7 +52,8 @@ enum RollupReader {
                     orgID: orgID, bucketStart: bucket, requestCount: row[1], errorCount: row[2], cacheHitCount: row[3],
                     unpricedCount: row[4], inputTokens: row[5], outputTokens: row[6], cachedTokens: row[7], totalTokens: row[8],
                     inputCost: row[9], outputCost: row[10], cachedCost: row[11], totalCost: row[12], latencySumMs: row[13],
-                    ttftCount: row[14], ttftSumMs: row[15], latencyDigest: bytes(16), slices: bytes(17), computedAt: row[18]))
+                    ttftCount: row[14], ttftSumMs: row[15], latencyDigest: bytes(16), slices: bytes(17), computedAt: row[18],
+                    latencyCount: row[19], ttftDigest: bytes(20)))
             }
             return out
         }

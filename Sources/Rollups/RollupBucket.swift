@@ -58,7 +58,8 @@ public struct RollupMeasures: Sendable, Equatable {
     public var outputCost: Int128 = 0
     public var cachedCost: Int128 = 0
     public var totalCost: Int128 = 0
-    /// Sum of latency_ms.
+    /// Events that reported a latency, and the sum of those latencies (ms).
+    public var latencyCount: Int64 = 0
     public var latencySumMs: Int128 = 0
     /// Events that reported a time to first token, and the sum of those times.
     public var ttftCount: Int64 = 0
@@ -81,6 +82,7 @@ public struct RollupMeasures: Sendable, Equatable {
         outputCost += o.outputCost
         cachedCost += o.cachedCost
         totalCost += o.totalCost
+        latencyCount += o.latencyCount
         latencySumMs += o.latencySumMs
         ttftCount += o.ttftCount
         ttftSumMs += o.ttftSumMs
@@ -100,15 +102,20 @@ public struct RollupMeasures: Sendable, Equatable {
         outputCost += Int128(e.outputCost.units)
         cachedCost += Int128(e.cachedCost.units)
         totalCost += Int128(e.totalCost.units)
-        latencySumMs += Int128(e.latencyMs)
+        if let l = e.latencyMs {
+            latencyCount += 1
+            latencySumMs += Int128(l)
+        }
         if let t = e.timeToFirstTokenMs {
             ttftCount += 1
             ttftSumMs += Int128(t)
         }
     }
 
-    /// Mean latency in ms, or `nil` without events.
-    public var averageLatencyMs: Double? { requests == 0 ? nil : Double(latencySumMs) / Double(requests) }
+    /// Mean latency in ms of the events that reported one, or `nil` without any.
+    public var averageLatencyMs: Double? { latencyCount == 0 ? nil : Double(latencySumMs) / Double(latencyCount) }
+    /// Mean time to first token in ms of the events that reported one, or `nil` without any.
+    public var averageTTFTMs: Double? { ttftCount == 0 ? nil : Double(ttftSumMs) / Double(ttftCount) }
 }
 
 /// Identifies a slice within its dimension.
@@ -161,16 +168,20 @@ public struct BreakdownEntry: Sendable, Equatable {
 public struct RollupSlice: Sendable, Equatable {
     public var key: SliceKey
     public var measures: RollupMeasures
-    /// Latency (ms) digest of the slice's events.
+    /// Latency (ms) digest of the slice's events that reported one.
     public var latency: TDigest
+    /// Time-to-first-token (ms) digest of the slice's events that reported one.
+    public var ttft: TDigest
     /// For ``RollupDimension/model`` slices: requests and cost per feature, team and environment
     /// (each sorted by value, absent first). Empty for the other dimensions.
     public var breakdowns: [RollupDimension: [BreakdownEntry]]
 
-    public init(key: SliceKey, measures: RollupMeasures, latency: TDigest, breakdowns: [RollupDimension: [BreakdownEntry]] = [:]) {
+    public init(key: SliceKey, measures: RollupMeasures, latency: TDigest, ttft: TDigest = TDigest(),
+                breakdowns: [RollupDimension: [BreakdownEntry]] = [:]) {
         self.key = key
         self.measures = measures
         self.latency = latency
+        self.ttft = ttft
         self.breakdowns = breakdowns
     }
 }
@@ -188,14 +199,17 @@ public struct RollupBucket: Sendable, Equatable {
     public var bucketStart: Int64
     public var total: RollupMeasures
     public var latency: TDigest
+    public var ttft: TDigest
     /// Slices per dimension, each sorted by key.
     public var dimensions: [RollupDimension: [RollupSlice]]
 
-    public init(orgID: String, bucketStart: Int64, total: RollupMeasures, latency: TDigest, dimensions: [RollupDimension: [RollupSlice]]) {
+    public init(orgID: String, bucketStart: Int64, total: RollupMeasures, latency: TDigest, ttft: TDigest = TDigest(),
+                dimensions: [RollupDimension: [RollupSlice]]) {
         self.orgID = orgID
         self.bucketStart = bucketStart
         self.total = total
         self.latency = latency
+        self.ttft = ttft
         self.dimensions = dimensions
     }
 
@@ -214,11 +228,13 @@ public struct RollupBucket: Sendable, Equatable {
         var total = RollupMeasures()
         for b in buckets { total.add(b.total) }
         let latency = TDigest.merged(buckets.map(\.latency), compression: compression)
+        let ttft = TDigest.merged(buckets.map(\.ttft), compression: compression)
         var dimensions: [RollupDimension: [RollupSlice]] = [:]
         for d in RollupDimension.allCases {
             struct Partial {
                 var measures = RollupMeasures()
                 var digests: [TDigest] = []
+                var ttfts: [TDigest] = []
                 var breakdowns: [RollupDimension: [String?: (Int64, Int128)]] = [:]
             }
             var partials: [SliceKey: Partial] = [:]
@@ -226,6 +242,7 @@ public struct RollupBucket: Sendable, Equatable {
                 for s in b.slices(d) {
                     partials[s.key, default: Partial()].measures.add(s.measures)
                     partials[s.key]!.digests.append(s.latency)
+                    partials[s.key]!.ttfts.append(s.ttft)
                     for (bd, entries) in s.breakdowns {
                         for e in entries {
                             let old = partials[s.key]!.breakdowns[bd, default: [:]][e.value] ?? (0, 0)
@@ -243,9 +260,10 @@ public struct RollupBucket: Sendable, Equatable {
                         .sorted { SliceKey(value: $0.value) < SliceKey(value: $1.value) }
                 }
                 return RollupSlice(key: key, measures: p.measures,
-                                   latency: TDigest.merged(p.digests, compression: compression), breakdowns: breakdowns)
+                                   latency: TDigest.merged(p.digests, compression: compression),
+                                   ttft: TDigest.merged(p.ttfts, compression: compression), breakdowns: breakdowns)
             }
         }
-        return RollupBucket(orgID: orgID, bucketStart: bucketStart, total: total, latency: latency, dimensions: dimensions)
+        return RollupBucket(orgID: orgID, bucketStart: bucketStart, total: total, latency: latency, ttft: ttft, dimensions: dimensions)
     }
 }

@@ -157,7 +157,15 @@ public struct RollupEngine: Sendable {
         }
         let computed = clock.now
         let cpuComputed = Self.cpuSeconds()
-        let details = "{\"hours\":\(summary.hours),\"days\":\(summary.days),\"now\":\(now),\"rebuild\":\(rebuild),\"seconds\":\(seconds(since: started))}"
+        var detailsJSON = JSONWriter()
+        detailsJSON.object {
+            $0.field("hours", summary.hours)
+            $0.field("days", summary.days)
+            $0.field("now", now)
+            $0.field("rebuild", rebuild)
+            $0.field("seconds", seconds(since: started))
+        }
+        let details = detailsJSON.text
         let finish = (finishedAt: Self.wallClockMs(), buckets: Int64(summary.hours + summary.days),
                       events: Int64(summary.eventsScanned), details: details)
         if pipelined {

@@ -16,7 +16,8 @@ public enum RollupExport {
     public static let fields: [String] = [
         "org_id", "bucket", "provider", "model", "request_count", "error_count", "cache_hit_count",
         "input_tokens", "output_tokens", "cached_tokens", "total_tokens", "input_cost", "output_cost", "cached_cost",
-        "total_cost", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+        "total_cost", "latency_count", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+        "ttft_count", "avg_ttft_ms", "p50_ttft_ms", "p95_ttft_ms", "p99_ttft_ms",
         "by_feature", "by_team", "by_environment",
     ]
 
@@ -61,9 +62,14 @@ public enum RollupExport {
         raw(money(m.outputCost))
         raw(money(m.cachedCost))
         raw(money(m.totalCost))
+        raw(String(m.latencyCount))
         raw(m.averageLatencyMs.map(number) ?? "null")
         let qs = s.latency.quantiles([0.5, 0.95, 0.99]) ?? []
         for i in 0..<3 { raw(i < qs.count ? number(qs[i]) : "null") }
+        raw(String(m.ttftCount))
+        raw(m.averageTTFTMs.map(number) ?? "null")
+        let ts = s.ttft.quantiles([0.5, 0.95, 0.99]) ?? []
+        for i in 0..<3 { raw(i < ts.count ? number(ts[i]) : "null") }
         for d in RollupDimension.breakdownDimensions {
             let json = breakdownJSON(s.breakdowns[d] ?? [])
             out.append((json, EventExport.csvField(json)))
@@ -79,25 +85,25 @@ public enum RollupExport {
             let old = merged[key] ?? (0, 0)
             merged[key] = (old.0 + e.requests, old.1 + e.cost)
         }
-        var out = "{"
-        for (i, key) in merged.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
-            if i > 0 { out += "," }
-            EventExport.appendJSONString(key, to: &out)
-            let (requests, cost) = merged[key]!
-            out += ":{\"requests\":\(requests),\"cost\":\(money(cost))}"
+        var w = JSONWriter()
+        w.object { o in
+            for key in merged.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                let (requests, cost) = merged[key]!
+                o.field(key, object: { $0.field("requests", requests); $0.field("cost", money: cost) })
+            }
         }
-        return out + "}"
+        return w.text
     }
 
     /// Appends the bucket's rows (one per model slice, in key order) as NDJSON lines.
     public static func ndjson(_ b: RollupBucket, granularity: RollupGranularity, into out: inout String) {
         for s in b.slices(.model) {
-            out += "{"
-            for (i, (name, value)) in zip(fields, values(b, s, granularity: granularity)).enumerated() {
-                if i > 0 { out += "," }
-                out += "\"" + name + "\":" + value.json
+            var w = JSONWriter()
+            w.object { o in
+                for (name, value) in zip(fields, values(b, s, granularity: granularity)) { o.field(name, raw: value.json) }
             }
-            out += "}\n"
+            out += w.text
+            out += "\n"
         }
     }
 

@@ -31,7 +31,7 @@ extension SegmentStore {
             let events = outcomes.reduce(0) { $0 + $1.rawEvents }
             let bytes = outcomes.reduce(0) { $0 + $1.bytes }
             try index.finishJobRun(id: job, finishedAt: Int64(Date().timeIntervalSince1970 * 1000), buckets: deleted,
-                                   events: events, details: "{\"bytes_freed\":\(bytes)}")
+                                   events: events, details: { var w = JSONWriter(); w.object { $0.field("bytes_freed", bytes) }; return w.text }())
             if deleted > 0 {
                 logger.info("retention removed segments", metadata: [
                     "retention.segments": "\(deleted)", "retention.events": "\(events)", "retention.bytes": "\(bytes)",

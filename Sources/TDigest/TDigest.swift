@@ -117,6 +117,35 @@ public struct TDigest: Sendable {
         add(contentsOf: values)
     }
 
+    /// Creates an exact-mode digest from distinct finite values in increasing order with their
+    /// weights (at most ``exactCapacity`` in all): the same digest as adding them in this order
+    /// and flushing, without the sort. Decoders of stored exact digests use it.
+    ///
+    /// - Returns: `nil` when the values are not strictly increasing and finite, a weight is
+    ///   below 1, or the total weight is 0 or above ``exactCapacity``.
+    public init?(exactSorted points: [(value: Double, weight: Int)], compression: Double = TDigest.defaultCompression) {
+        self.init(compression: compression)
+        var previous = -Double.infinity
+        var weight = 0
+        var sum = 0.0
+        var centroids: [Centroid] = []
+        centroids.reserveCapacity(points.count)
+        for p in points {
+            guard p.value.isFinite, p.value > previous, p.weight >= 1, weight <= Self.exactCapacity - p.weight else { return nil }
+            let value = p.value + 0.0
+            previous = value
+            weight += p.weight
+            sum += p.weight == 1 ? value : value * Double(p.weight)
+            centroids.append(Centroid(mean: value, weight: p.weight))
+        }
+        guard weight >= 1 else { return nil }
+        storage = centroids
+        totalWeight = weight
+        total = sum
+        minimum = centroids[0].mean
+        maximum = centroids[centroids.count - 1].mean
+    }
+
     // MARK: Properties
 
     /// The exact number of values added (the sum of all weights).

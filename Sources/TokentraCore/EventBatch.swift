@@ -41,6 +41,7 @@ public struct EventBatch: Sendable {
     public var totalCost: [Int64] = []
     /// ``CostSource/code``.
     public var costSource: [Int64] = []
+    /// -1 = absent.
     public var latencyMs: [Int64] = []
     /// 0 = absent, else value + 1.
     public var ttftPlusOne: [Int64] = []
@@ -101,7 +102,7 @@ public struct EventBatch: Sendable {
         cachedCost.append(e.cachedCost.units)
         totalCost.append(e.totalCost.units)
         costSource.append(e.costSource.code)
-        latencyMs.append(e.latencyMs)
+        latencyMs.append(e.latencyMs ?? -1)
         ttftPlusOne.append(e.timeToFirstTokenMs.map { $0 + 1 } ?? 0)
         flags.append((e.wasCached ? 1 : 0) | (e.isError ? 2 : 0))
         attributes[0].append(e.feature, rowCount: n)
@@ -245,7 +246,7 @@ public struct EventBatch: Sendable {
         e.cachedCost = Money(units: cachedCost[i])
         e.totalCost = Money(units: totalCost[i])
         e.costSource = CostSource(code: costSource[i])
-        e.latencyMs = latencyMs[i]
+        e.latencyMs = latencyMs[i] < 0 ? nil : latencyMs[i]
         e.timeToFirstTokenMs = ttftPlusOne[i] == 0 ? nil : ttftPlusOne[i] - 1
         e.wasCached = flags[i] & 1 != 0
         e.isError = flags[i] & 2 != 0

@@ -22,7 +22,7 @@ public enum EventExport {
             .string(e.provider), .string(e.model), .raw(String(e.inputTokens)), .raw(String(e.outputTokens)),
             .raw(String(e.cachedTokens)), .raw(String(e.totalTokens)), .raw(e.inputCost.description),
             .raw(e.outputCost.description), .raw(e.cachedCost.description), .raw(e.totalCost.description),
-            .string(e.costSource.description), .raw(String(e.latencyMs)), .raw(e.timeToFirstTokenMs.map { String($0) }),
+            .string(e.costSource.description), .raw(e.latencyMs.map { String($0) }), .raw(e.timeToFirstTokenMs.map { String($0) }),
             .string(e.feature), .string(e.team), .string(e.project), .string(e.costCenter), .string(e.userID),
             .string(e.environment), .raw(e.metadata), .raw(e.wasCached ? "true" : "false"), .string(e.cacheHitType),
             .string(e.originalModel), .string(e.routedByRule), .raw(e.isError ? "true" : "false"), .string(e.errorCode),
@@ -34,16 +34,16 @@ public enum EventExport {
 
     /// One JSON object line (no trailing newline).
     public static func ndjson(_ e: UsageEvent, into out: inout String) {
-        out += "{"
-        for (i, (name, value)) in zip(fields, values(e)).enumerated() {
-            if i > 0 { out += "," }
-            out += "\"" + name + "\":"
-            switch value {
-            case .string(let s): if let s { appendJSONString(s, to: &out) } else { out += "null" }
-            case .raw(let r): out += r ?? "null"
+        var w = JSONWriter()
+        w.object { o in
+            for (name, value) in zip(fields, values(e)) {
+                switch value {
+                case .string(let s): o.field(name, s)
+                case .raw(let r): if let r { o.field(name, raw: r) } else { o.field(name, nil as String?) }
+                }
             }
         }
-        out += "}"
+        out += w.text
     }
 
     /// The CSV header line (no trailing newline).

@@ -135,36 +135,22 @@ extension PriceTable {
 
     /// The table in the `prices.json` format (prices as exact decimal strings, per 1K tokens).
     public var jsonText: String {
-        var out = "{\n  \"version\": \(version),\n  \"prices\": ["
-        for (i, e) in entries.enumerated() {
-            out += i == 0 ? "\n" : ",\n"
-            out += "    {\"provider\": \(Self.quote(e.provider)), \"model\": \(Self.quote(e.model)), "
-            out += "\"input_per_1k\": \"\(e.inputPer1K)\", \"output_per_1k\": \"\(e.outputPer1K)\", "
-            out += "\"cached_per_1k\": \"\(e.cachedPer1K)\", "
-            out += "\"effective_from\": \"\(formatTimestamp(e.effectiveFromMs))\"}"
-        }
-        out += "\n  ]\n}\n"
-        return out
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
+        var w = JSONWriter()
+        w.object { o in
+            o.field("version", version)
+            o.field("prices", array: { a in
+                for e in entries {
+                    a.object {
+                        $0.field("provider", e.provider)
+                        $0.field("model", e.model)
+                        $0.field("input_per_1k", e.inputPer1K.description)
+                        $0.field("output_per_1k", e.outputPer1K.description)
+                        $0.field("cached_per_1k", e.cachedPer1K.description)
+                        $0.field("effective_from", formatTimestamp(e.effectiveFromMs))
+                    }
                 }
-            }
+            })
         }
-        return out + "\""
+        return w.text + "\n"
     }
 }

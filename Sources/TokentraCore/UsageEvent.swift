@@ -66,7 +66,9 @@ public struct UsageEvent: Sendable, Equatable {
     public var totalCost: Money = .zero
     public var costSource: CostSource = .client
 
-    public var latencyMs: Int64 = 0
+    /// End-to-end latency; `nil` when the client did not report one (it is then left out of
+    /// averages and percentiles, never counted as 0).
+    public var latencyMs: Int64?
     public var timeToFirstTokenMs: Int64?
 
     public var feature: String?
@@ -113,7 +115,7 @@ public struct UsageEvent: Sendable, Equatable {
         orgID: String, requestID: RequestID, timestampMs: Int64, provider: String, model: String,
         inputTokens: Int64, outputTokens: Int64, cachedTokens: Int64, totalTokens: Int64,
         inputCost: Money, outputCost: Money, cachedCost: Money, totalCost: Money, costSource: CostSource,
-        latencyMs: Int64, timeToFirstTokenMs: Int64?,
+        latencyMs: Int64?, timeToFirstTokenMs: Int64?,
         feature: String?, team: String?, project: String?, costCenter: String?, userID: String?, environment: String?,
         metadata: String?, wasCached: Bool, cacheHitType: String?, originalModel: String?, routedByRule: String?,
         isError: Bool, errorCode: String?, errorType: String?, errorMessage: String?,

@@ -44,13 +44,18 @@ public struct RollupRow: Sendable, Equatable {
     public var outputCost: Int64?
     public var cachedCost: Int64?
     public var totalCost: Int64?
-    /// Sum of latency_ms over the bucket's events.
+    /// Sum of latency_ms over the bucket's events that reported one.
     public var latencySumMs: Int64?
+    /// Events that reported a latency; `nil` in rows written before latencies could be absent
+    /// (every event then had one: the request count).
+    public var latencyCount: Int64?
     /// Events that reported a time to first token, and the sum of those times.
     public var ttftCount: Int64
     public var ttftSumMs: Int64?
     /// The bucket's latency digest (Rollups digest encoding).
     public var latencyDigest: [UInt8]
+    /// The bucket's time-to-first-token digest; empty in rows written before it existed.
+    public var ttftDigest: [UInt8]
     /// Every dimension slice of the bucket (Rollups slices encoding).
     public var slices: [UInt8]
     /// Wall-clock ms when the row was computed.
@@ -60,7 +65,8 @@ public struct RollupRow: Sendable, Equatable {
         orgID: String, bucketStart: Int64, requestCount: Int64, errorCount: Int64, cacheHitCount: Int64,
         unpricedCount: Int64, inputTokens: Int64?, outputTokens: Int64?, cachedTokens: Int64?, totalTokens: Int64?,
         inputCost: Int64?, outputCost: Int64?, cachedCost: Int64?, totalCost: Int64?, latencySumMs: Int64?,
-        ttftCount: Int64, ttftSumMs: Int64?, latencyDigest: [UInt8], slices: [UInt8], computedAt: Int64
+        ttftCount: Int64, ttftSumMs: Int64?, latencyDigest: [UInt8], slices: [UInt8], computedAt: Int64,
+        latencyCount: Int64? = nil, ttftDigest: [UInt8] = []
     ) {
         self.orgID = orgID
         self.bucketStart = bucketStart
@@ -80,6 +86,8 @@ public struct RollupRow: Sendable, Equatable {
         self.ttftCount = ttftCount
         self.ttftSumMs = ttftSumMs
         self.latencyDigest = latencyDigest
+        self.latencyCount = latencyCount
+        self.ttftDigest = ttftDigest
         self.slices = slices
         self.computedAt = computedAt
     }
@@ -153,6 +161,15 @@ public struct JobRun: Sendable, Equatable {
 }
 
 extension IndexDatabase {
+    /// The body of migration `v6-latency-count`: how many events of a bucket reported a latency
+    /// (NULL in older rows, where all did) and the bucket's time-to-first-token digest.
+    static func addLatencyCountAndTTFTDigest(_ db: Database) throws {
+        for table in ["rollup_hourly", "rollup_daily"] {
+            try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN latency_count INTEGER")
+            try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN ttft_digest BLOB")
+        }
+    }
+
     /// The body of migration `v2-rollups` (registered by ``migrator``; append-only, never edited).
     static func createRollupTables(_ db: Database) throws {
         for table in ["rollup_hourly", "rollup_daily"] {
@@ -297,8 +314,8 @@ extension IndexDatabase {
         """
         INSERT INTO \(g.table) (org_id, \(g.keyColumn), request_count, error_count, cache_hit_count, unpriced_count,
             input_tokens, output_tokens, cached_tokens, total_tokens, input_cost, output_cost, cached_cost, total_cost,
-            latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, slices, computed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, slices, computed_at, latency_count, ttft_digest)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     }
 
@@ -316,6 +333,8 @@ extension IndexDatabase {
         values.append(Data(r.latencyDigest).databaseValue)
         values.append(Data(r.slices).databaseValue)
         values.append(r.computedAt.databaseValue)
+        values.append(r.latencyCount.databaseValue)
+        values.append(Data(r.ttftDigest).databaseValue)
         return StatementArguments(values)
     }
 
@@ -350,7 +369,7 @@ extension IndexDatabase {
         let sql = """
             SELECT org_id, \(g.keyColumn) AS bucket, request_count, error_count, cache_hit_count, unpriced_count,
                 input_tokens, output_tokens, cached_tokens, total_tokens, input_cost, output_cost, cached_cost, total_cost,
-                latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, slices, computed_at
+                latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, slices, computed_at, latency_count, ttft_digest
             FROM \(g.table) \(filter) ORDER BY org_id, \(g.keyColumn)
             """
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(args))
@@ -374,7 +393,8 @@ extension IndexDatabase {
                 cachedCost: row["cached_cost"], totalCost: row["total_cost"], latencySumMs: row["latency_sum_ms"],
                 ttftCount: row["ttft_count"], ttftSumMs: row["ttft_sum_ms"],
                 latencyDigest: [UInt8](row["latency_digest"] as Data), slices: [UInt8](row["slices"] as Data),
-                computedAt: row["computed_at"]))
+                computedAt: row["computed_at"], latencyCount: row["latency_count"],
+                ttftDigest: (row["ttft_digest"] as Data?).map { [UInt8]($0) } ?? []))
         }
         return out
     }

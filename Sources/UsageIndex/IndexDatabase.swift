@@ -86,6 +86,9 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v5-quarantine") { db in
             try createQuarantineTable(db)
         }
+        m.registerMigration("v6-latency-count") { db in
+            try addLatencyCountAndTTFTDigest(db)
+        }
         return m
     }
 

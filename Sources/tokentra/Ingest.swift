@@ -132,13 +132,31 @@ struct Ingest: AsyncParsableCommand {
         await store.close()
         if progress { FileHandle.standardError.write(Data("\n".utf8)) }
         let seconds = Date().timeIntervalSince(started)
-        let errorsJSON = failures.map { f in
-            "{\"line\":\(f.line),\"index\":\(f.index),\"request_id\":\(f.requestID.map(jsonString) ?? "null"),\"code\":\(jsonString(f.error.code.rawValue)),\"message\":\(jsonString(f.error.message))}"
-        }
         let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
         if format == "json" {
-            let codes = errorsByCode.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }
-            print("{\"processed\":\(processed),\"duplicates\":\(duplicates),\"failed\":\(failed),\"errors\":[\(errorsJSON.joined(separator: ","))],\"errors_listed\":\(failures.count),\"errors_by_code\":{\(codes.joined(separator: ","))},\"seconds\":\(String(format: "%.3f", seconds))}")
+            var w = JSONWriter()
+            w.object { o in
+                o.field("processed", processed)
+                o.field("duplicates", duplicates)
+                o.field("failed", failed)
+                o.field("errors", array: { a in
+                    for f in failures {
+                        a.object {
+                            $0.field("line", f.line)
+                            $0.field("index", f.index)
+                            $0.field("request_id", f.requestID)
+                            $0.field("code", f.error.code.rawValue)
+                            $0.field("message", f.error.message)
+                        }
+                    }
+                })
+                o.field("errors_listed", failures.count)
+                o.field("errors_by_code", object: { c in
+                    for (code, n) in errorsByCode.sorted(by: { $0.key < $1.key }) { c.field(code, n) }
+                })
+                o.field("seconds", seconds)
+            }
+            print(w.text)
         } else {
             print("processed   \(processed)\nduplicates  \(duplicates)\nfailed      \(failed)\nseconds     \(String(format: "%.3f", seconds))")
             for f in failures {

@@ -48,17 +48,21 @@ struct Keys: AsyncParsableCommand {
     }
 
     static func json(_ r: APIKeyRecord, key: String? = nil) -> String {
-        var out = "{\"id\":\(jsonString(r.id))"
-        if let key { out += ",\"key\":\(jsonString(key))" }
-        out += ",\"prefix\":\(jsonString(r.prefix)),\"org_id\":\(jsonString(r.orgID)),\"name\":\(jsonString(r.name))"
-        let scopes = r.scopes.split(separator: ",").map { jsonString(String($0)) }.joined(separator: ",")
-        out += ",\"scopes\":[\(scopes)]"
-        out += ",\"created_at\":\(jsonString(UTCTimestamp.format(r.createdAt)))"
-        out += ",\"expires_at\":\(r.expiresAt.map { jsonString(UTCTimestamp.format($0)) } ?? "null")"
-        out += ",\"revoked_at\":\(r.revokedAt.map { jsonString(UTCTimestamp.format($0)) } ?? "null")"
-        out += ",\"rate_limit_minute\":\(r.rateLimitMinute.map(String.init) ?? "null")"
-        out += ",\"rate_limit_day\":\(r.rateLimitDay.map(String.init) ?? "null")"
-        return out + "}"
+        var w = JSONWriter()
+        w.object { o in
+            o.field("id", r.id)
+            if let key { o.field("key", key) }
+            o.field("prefix", r.prefix)
+            o.field("org_id", r.orgID)
+            o.field("name", r.name)
+            o.field("scopes", strings: r.scopes.split(separator: ",").map(String.init))
+            o.field("created_at", UTCTimestamp.format(r.createdAt))
+            o.field("expires_at", r.expiresAt.map(UTCTimestamp.format))
+            o.field("revoked_at", r.revokedAt.map(UTCTimestamp.format))
+            o.field("rate_limit_minute", r.rateLimitMinute)
+            o.field("rate_limit_day", r.rateLimitDay)
+        }
+        return w.text
     }
 
     struct Create: AsyncParsableCommand {

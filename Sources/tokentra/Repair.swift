@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SegmentStore
+import TokentraCore
 
 struct Repair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,9 +28,22 @@ struct Repair: AsyncParsableCommand {
             throw error
         }
         await store.close()
-        let torn = report.tornTails.map { "{\"file\":\(jsonString($0.file)),\"offset\":\($0.offset),\"bytes_cut\":\($0.bytes)}" }
         if format == "json" {
-            print("{\"removed_temporary_files\":\(jsonArray(report.temporaryFiles)),\"removed_unregistered_files\":\(jsonArray(report.unregisteredFiles)),\"removed_sealed_wal_files\":\(jsonArray(report.sealedWALFiles)),\"torn_wal_tails\":[\(torn.joined(separator: ","))],\"replayed_events\":\(report.replayedEvents),\"sealed_events\":\(sealed.events),\"sealed_segments\":\(sealed.segments)}")
+            var w = JSONWriter()
+            w.object { o in
+                o.field("removed_temporary_files", strings: report.temporaryFiles)
+                o.field("removed_unregistered_files", strings: report.unregisteredFiles)
+                o.field("removed_sealed_wal_files", strings: report.sealedWALFiles)
+                o.field("torn_wal_tails", array: { a in
+                    for t in report.tornTails {
+                        a.object { $0.field("file", t.file); $0.field("offset", t.offset); $0.field("bytes_cut", t.bytes) }
+                    }
+                })
+                o.field("replayed_events", report.replayedEvents)
+                o.field("sealed_events", sealed.events)
+                o.field("sealed_segments", sealed.segments)
+            }
+            print(w.text)
         } else {
             for f in report.temporaryFiles { print("removed unfinished file   \(f)") }
             for f in report.unregisteredFiles { print("removed unregistered file \(f)") }
@@ -38,6 +52,4 @@ struct Repair: AsyncParsableCommand {
             print("replayed \(report.replayedEvents) events from the WAL; sealed \(sealed.events) events into \(sealed.segments) segments")
         }
     }
-
-    func jsonArray(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
 }

@@ -15,8 +15,10 @@ struct Retention: AsyncParsableCommand {
         return try IndexDatabase(path: dir + "/index.sqlite")
     }
 
-    static func policyJSON(_ p: RetentionPolicy) -> String {
-        "\"raw_days\":\(p.rawDays),\"hourly_days\":\(p.hourlyDays),\"daily_days\":\(p.dailyDays)"
+    static func writePolicy(_ p: RetentionPolicy, to w: inout JSONWriter) {
+        w.field("raw_days", p.rawDays)
+        w.field("hourly_days", p.hourlyDays)
+        w.field("daily_days", p.dailyDays)
     }
 
     struct Show: AsyncParsableCommand {
@@ -36,8 +38,16 @@ struct Retention: AsyncParsableCommand {
                 rows.append((o, try index.effectiveRetentionPolicy(orgID: o), own[o] != nil ? "org" : "default"))
             }
             if format == "json" {
-                let list = rows.map { "{\"org_id\":\(jsonString($0.0)),\(Retention.policyJSON($0.1)),\"source\":\"\($0.2)\"}" }
-                print("{\"default\":{\(Retention.policyJSON(defaults))},\"orgs\":[\(list.joined(separator: ","))]}")
+                var w = JSONWriter()
+                w.object { o in
+                    o.field("default", object: { Retention.writePolicy(defaults, to: &$0) })
+                    o.field("orgs", array: { a in
+                        for (org, policy, source) in rows {
+                            a.object { $0.field("org_id", org); Retention.writePolicy(policy, to: &$0); $0.field("source", source) }
+                        }
+                    })
+                }
+                print(w.text)
             } else {
                 print("default  raw \(defaults.rawDays) d, hourly \(defaults.hourlyDays) d, daily \(defaults.dailyDays) d")
                 for (o, p, source) in rows {
@@ -82,7 +92,9 @@ struct Retention: AsyncParsableCommand {
                 try index.setRetentionPolicy(policy, orgID: target, now: Int64(Date().timeIntervalSince1970 * 1000))
             }
             let p = try index.effectiveRetentionPolicy(orgID: target)
-            print("{\"org_id\":\(jsonString(target)),\(Retention.policyJSON(p))}")
+            var w = JSONWriter()
+            w.object { $0.field("org_id", target); Retention.writePolicy(p, to: &$0) }
+            print(w.text)
         }
     }
 
@@ -110,13 +122,34 @@ struct Retention: AsyncParsableCommand {
             for o in outcomes { oldest[o.orgID] = try store.index.oldestRetained(orgID: o.orgID) }
             await store.close()
             if format == "json" {
-                let rows = outcomes.map { o -> String in
-                    let old = oldest[o.orgID]!
-                    // In a dry run, the oldest retained raw day is the first day not planned for deletion.
-                    return "{\"org_id\":\(jsonString(o.orgID)),\(Retention.policyJSON(o.policy)),\"segment_files\":\(o.segmentFiles.count),\"bytes\":\(o.bytes),\"raw_events\":\(o.rawEvents),\"hourly_rows\":\(o.hourlyRows),\"daily_rows\":\(o.dailyRows),\"raw_cutoff_day\":\(jsonString(o.rawCutoffDay)),\"pending_rollup_days\":[\(o.pendingRollupDays.map(jsonString).joined(separator: ","))],\"oldest_raw_day\":\(old.0.map(jsonString) ?? "null"),\"oldest_hour\":\(old.1.map { jsonString(formatTimestamp($0)) } ?? "null"),\"oldest_day\":\(old.2.map(jsonString) ?? "null")}"
-                }
                 let total = outcomes.reduce(0) { $0 + $1.bytes }
-                print("{\"dry_run\":\(dryRun),\"now\":\(jsonString(formatTimestamp(nowMs))),\"bytes\":\(total),\"orgs\":[\(rows.joined(separator: ","))]}")
+                var w = JSONWriter()
+                w.object { out in
+                    out.field("dry_run", dryRun)
+                    out.field("now", formatTimestamp(nowMs))
+                    out.field("bytes", total)
+                    out.field("orgs", array: { a in
+                        for o in outcomes {
+                            let old = oldest[o.orgID]!
+                            a.object { e in
+                                e.field("org_id", o.orgID)
+                                Retention.writePolicy(o.policy, to: &e)
+                                e.field("segment_files", o.segmentFiles.count)
+                                e.field("bytes", o.bytes)
+                                e.field("raw_events", o.rawEvents)
+                                e.field("hourly_rows", o.hourlyRows)
+                                e.field("daily_rows", o.dailyRows)
+                                e.field("raw_cutoff_day", o.rawCutoffDay)
+                                e.field("pending_rollup_days", strings: o.pendingRollupDays)
+                                // In a dry run, the oldest retained raw day is the first day not planned for deletion.
+                                e.field("oldest_raw_day", old.0)
+                                e.field("oldest_hour", old.1.map(formatTimestamp))
+                                e.field("oldest_day", old.2)
+                            }
+                        }
+                    })
+                }
+                print(w.text)
             } else {
                 print(dryRun ? "DRY RUN: nothing was changed" : "retention at \(formatTimestamp(nowMs))")
                 for o in outcomes {

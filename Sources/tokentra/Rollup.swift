@@ -38,7 +38,14 @@ struct Rollup: AsyncParsableCommand {
             await store.close()
             let seconds = String(format: "%.3f", summary.seconds)
             if format == "json" {
-                print("{\"hours\":\(summary.hours),\"days\":\(summary.days),\"events_scanned\":\(summary.eventsScanned),\"seconds\":\(seconds)}")
+                var w = JSONWriter()
+                w.object {
+                    $0.field("hours", summary.hours)
+                    $0.field("days", summary.days)
+                    $0.field("events_scanned", summary.eventsScanned)
+                    $0.field("seconds", summary.seconds)
+                }
+                print(w.text)
             } else {
                 print("hours           \(summary.hours)")
                 print("days            \(summary.days)")

@@ -76,8 +76,4 @@ func parseTimeOption(_ text: String, name: String) throws -> Int64 {
     throw ValidationError("\(name) must be an ISO-8601 timestamp (2026-11-01T00:00:00Z) or a date (2026-11-01), got '\(text)'")
 }
 
-func jsonString(_ s: String) -> String {
-    var out = ""
-    EventExport.appendJSONString(s, to: &out)
-    return out
-}
+

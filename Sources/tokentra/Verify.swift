@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SegmentStore
+import TokentraCore
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,8 +20,22 @@ struct Verify: AsyncParsableCommand {
         let total = report.events + report.unsealedEvents
         let perEvent = total > 0 ? Double(report.bytes) / Double(total) : 0
         if format == "json" {
-            let problems = report.problems.map { "{\"file\":\(jsonString($0.file)),\"message\":\(jsonString($0.message))}" }
-            print("{\"ok\":\(report.ok),\"segments\":\(report.segments),\"events\":\(report.events),\"unsealed_events\":\(report.unsealedEvents),\"bytes\":\(report.bytes),\"segment_bytes\":\(report.segmentBytes),\"bytes_per_event\":\(String(format: "%.2f", perEvent)),\"dedup_entries\":\(dedupEntries),\"dedup_memory_bytes\":\(dedupBytes),\"problems\":[\(problems.joined(separator: ","))]}")
+            var w = JSONWriter()
+            w.object { o in
+                o.field("ok", report.ok)
+                o.field("segments", report.segments)
+                o.field("events", report.events)
+                o.field("unsealed_events", report.unsealedEvents)
+                o.field("bytes", report.bytes)
+                o.field("segment_bytes", report.segmentBytes)
+                o.field("bytes_per_event", perEvent, fractionDigits: 2)
+                o.field("dedup_entries", dedupEntries)
+                o.field("dedup_memory_bytes", dedupBytes)
+                o.field("problems", array: { a in
+                    for p in report.problems { a.object { $0.field("file", p.file); $0.field("message", p.message) } }
+                })
+            }
+            print(w.text)
         } else {
             print("ok               \(report.ok)")
             print("segments         \(report.segments)")

@@ -16,9 +16,13 @@ struct CLI {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// Standard output as JSON, first checked by the strict RFC 8259 parser (invalid JSON
+        /// fails the test that reads it).
         var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+            do { _ = try StrictJSON.parse(stdout) } catch { Issue.record("output is not strict JSON (\(error)): \(stdout.prefix(300))") }
+            return (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
         }
+        var strict: StrictJSON { get throws { try StrictJSON.parse(stdout) } }
     }
 
     static func start(_ args: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {

@@ -226,7 +226,7 @@ struct QueryEngineTests {
         let r = try engine.usage(query(["start_date": "2026-10-26", "end_date": "2026-10-30"]))
         for p in r.points {
             let lat = sampleEvents.filter { $0.orgID == "org_a" && $0.timestampMs >= p.startMs && $0.timestampMs < p.startMs + dayMs }
-                .map { Double($0.latencyMs) }.sorted()
+                .compactMap { $0.latencyMs.map(Double.init) }.sorted()
             for (q, est) in [(0.5, p.latency.p50), (0.95, p.latency.p95), (0.99, p.latency.p99)] {
                 let value = try #require(est)
                 let rank = Double(lat.filter { $0 <= value }.count) / Double(lat.count)
@@ -235,7 +235,7 @@ struct QueryEngineTests {
         }
         // A week merges the daily digests: still accurate.
         let w = try engine.usage(query(["start_date": "2026-10-26", "end_date": "2026-11-02", "granularity": "week"]))
-        let all = sampleEvents.filter { $0.orgID == "org_a" }.map { Double($0.latencyMs) }.sorted()
+        let all = sampleEvents.filter { $0.orgID == "org_a" }.compactMap { $0.latencyMs.map(Double.init) }.sorted()
         let p95 = try #require(w.points[0].latency.p95)
         #expect(abs(Double(all.filter { $0 <= p95 }.count) / Double(all.count) - 0.95) < 0.005)
     }
@@ -264,20 +264,15 @@ struct QueryEngineTests {
         fails(["end_date": "2026-09-30"], "end_date", "must be after start_date")
         fails(["end_date": "2026-10-01"], "end_date", "must be after start_date")
         fails(["tz": "Mars/Olympus"], "tz", "IANA")
-        fails(["tz": "Asia/Kolkata"], "tz", "whole hours")
         fails(["granularity": "hour", "end_date": "2026-11-02"], "end_date", "31 days")
         fails(["end_date": "2037-01-01"], "end_date", "3660 days")
-        fails(["start_date": "2026-10-01T00:30:00Z"], "start_date", "whole UTC hour")
-        fails(["end_date": "2026-10-07T10:00:01Z"], "end_date", "whole UTC hour")
         fails(["sort": "latency"], breakdown: .models, "sort", "cost, requests, tokens")
         fails(["limit": "0"], breakdown: .models, "limit", "between 1 and")
         fails(["limit": "ten"], breakdown: .models, "limit", "between 1 and")
         fails(["team": "x"], "team", "unknown parameter")
+        fails(["metadata.": "x"], "metadata.", "metadata.KEY")
         fails(["limit": "5"], "limit", "breakdowns")
         fails(["sort": "cost"], "sort", "breakdowns")
-        fails(["team_id": "platform", "model": "gpt-4o"], "model,team_id", "cannot be combined")
-        fails(["team_id": "platform"], breakdown: .models, "team_id", "models breakdown")
-        fails(["provider": "openai"], breakdown: .features, "provider", "features breakdown")
         // The limits are configurable; 31 hour-granularity days are fine.
         var limits = QueryLimits()
         limits.maxRangeDays = 5

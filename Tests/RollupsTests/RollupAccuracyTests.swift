@@ -61,10 +61,10 @@ struct RollupAccuracyTests {
             for row in try store.index.rollupRows(.hour) {
                 let b = try RollupRowCodec.bucket(row)
                 let inHour = events.filter { $0.timestampMs / 3_600_000 * 3_600_000 == b.bucketStart }
-                var groups: [(TDigest, [Double])] = [(b.latency, inHour.map { Double($0.latencyMs) }.sorted())]
+                var groups: [(TDigest, [Double])] = [(b.latency, inHour.compactMap { $0.latencyMs.map(Double.init) }.sorted())]
                 for s in b.slices(.model) {
                     groups.append((s.latency, inHour.filter { $0.provider == s.key.provider && $0.model == s.key.value }
-                        .map { Double($0.latencyMs) }.sorted()))
+                        .compactMap { $0.latencyMs.map(Double.init) }.sorted()))
                 }
                 for (digest, sorted) in groups where sorted.count >= 100 {
                     #expect(digest.count == sorted.count)
@@ -74,7 +74,7 @@ struct RollupAccuracyTests {
                 }
             }
             let day = try RollupRowCodec.bucket(try #require(try store.index.rollupRows(.day).first))
-            let all = events.map { Double($0.latencyMs) }.sorted()
+            let all = events.compactMap { $0.latencyMs.map(Double.init) }.sorted()
             for q in [0.5, 0.95, 0.99] {
                 let exact = exactQuantile(all, q)
                 let estimate = try #require(day.latency.quantile(q))
@@ -83,7 +83,7 @@ struct RollupAccuracyTests {
             for s in day.slices(.model) + day.slices(.feature) {
                 let values: [Double] = events.filter {
                     s.key.provider.isEmpty ? $0.feature == s.key.value : ($0.provider == s.key.provider && $0.model == s.key.value)
-                }.map { Double($0.latencyMs) }.sorted()
+                }.compactMap { $0.latencyMs.map(Double.init) }.sorted()
                 let exact = exactQuantile(values, 0.99)
                 let estimate = try #require(s.latency.quantile(0.99))
                 #expect(abs(estimate - exact) / exact <= 0.01, "\(s.key) p99 exact \(exact) estimate \(estimate)")

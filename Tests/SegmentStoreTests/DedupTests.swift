@@ -275,7 +275,7 @@ extension FaultInjectionTests {
             let n = 40
             let a = Store.events(n, day: 2, seed: 31)
             var b = a  // a client retry: same request ids (here with other measures, to tell them apart)
-            for i in b.indices { b[i].latencyMs += 1 }
+            for i in b.indices { b[i].latencyMs = (b[i].latencyMs ?? 0) + 1 }
             let (ra, rb, log) = try await Self.race(store, dir: dir, a: a, b: b, failA: nil)
 
             #expect(try ra.get() == SegmentStore.IngestResult(stored: n))
@@ -302,7 +302,7 @@ extension FaultInjectionTests {
             let n = 40
             let a = Store.events(n, day: 2, seed: 41)
             var b = a
-            for i in b.indices { b[i].latencyMs += 1 }
+            for i in b.indices { b[i].latencyMs = (b[i].latencyMs ?? 0) + 1 }
             let walFile = WriteAheadLog.path(directory: dir.path + "/wal", sequence: 1)
             let (ra, rb, log) = try await Self.race(store, dir: dir, a: a, b: b, failA: ENOSPC)
 

@@ -92,7 +92,7 @@ import TokentraTestSupport
         #expect(events.reduce(0) { $0 + $1.outputTokens } == 2490)
         #expect(events.reduce(0) { $0 + $1.cachedTokens } == 819)
         #expect(events.reduce(0) { $0 + $1.totalTokens } == 12339)
-        #expect(events.reduce(0) { $0 + $1.latencyMs } == 10890)
+        #expect(events.reduce(0) { $0 + ($1.latencyMs ?? 0) } == 10890)
         #expect(events.filter { $0.costSource == .priceTable(version: 1) }.count == 4)
         #expect(events.filter { $0.costSource == .client }.count == 16)
         // Rows sorted by (timestamp, request id): the two midnight rows tie on the timestamp.

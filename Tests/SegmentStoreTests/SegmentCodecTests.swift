@@ -64,7 +64,7 @@ import TokentraTestSupport
         let events = Self.sortedEvents(200)
         var bytes = SegmentWriter.encode(events: events, orgID: "org_a", day: "2026-10-26") { _, _ in nil }
         let reader = try SegmentReader(path: "seg", bytes: bytes)
-        let latency = try #require(reader.footer.columns.first { $0.id == SegmentFormat.Column.latencyMs.rawValue })
+        let latency = try #require(reader.footer.columns.first { $0.id == SegmentFormat.Column.latencyPlusOne.rawValue })
         bytes[Int(latency.offset) + 2] ^= 0x40
         let damaged = try SegmentReader(path: "seg", bytes: bytes)
         let error = #expect(throws: SegmentError.self) { try damaged.verify() }

@@ -273,3 +273,27 @@ struct BasicTests {
         #expect(TDigest(compression: 100).compression == 100)
     }
 }
+
+@Suite struct ExactSortedInitTests {
+    @Test func equalsAddingAndFlushing() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [1, 2, 7, 50, 200] {
+            var values = Set<Int>()
+            while values.count < n { values.insert(Int.random(in: 0...5000, using: &rng)) }
+            var weightLeft = 200
+            var points: [(value: Double, weight: Int)] = []
+            for v in values.sorted() {
+                let w = max(1, min(weightLeft - (n - points.count - 1), Int.random(in: 1...3, using: &rng)))
+                weightLeft -= w
+                points.append((Double(v), w))
+            }
+            var built = TDigest()
+            for p in points { built.add(p.value, weight: p.weight) }
+            built.flush()
+            #expect(TDigest(exactSorted: points) == built, "n=\(n)")
+        }
+        #expect(TDigest(exactSorted: [(2, 1), (1, 1)]) == nil)
+        #expect(TDigest(exactSorted: [(1, 201)]) == nil)
+        #expect(TDigest(exactSorted: []) == nil)
+    }
+}

@@ -28,7 +28,7 @@ import TokentraCore
                 ok += 1
                 total += e.totalCost
                 inputTokens += e.inputTokens
-                latency += e.latencyMs
+                latency += e.latencyMs ?? 0
                 ids.insert(e.requestID)
                 #expect(e.costSource == .client)
                 #expect(e.totalTokens == e.inputTokens + e.outputTokens + e.cachedTokens)

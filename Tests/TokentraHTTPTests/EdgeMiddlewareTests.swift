@@ -21,7 +21,7 @@ struct UnexpectedFailure: Error {}
         let routes = [
             RouteSpec(path: "/boom", method: .get) { _, _ in throw UnexpectedFailure() },
             RouteSpec(path: "/teapot", method: .get) { _, _ in throw HTTPError(.init(code: 418, reasonPhrase: "I'm a teapot")) },
-            RouteSpec(path: "/api", method: .get) { _, _ in throw APIError(.conflict, code: "CUSTOM", message: "m", extraJSON: "\"x\":1") },
+            RouteSpec(path: "/api", method: .get) { _, _ in throw APIError(.conflict, code: "CUSTOM", message: "m", extra: [("x", "1")]) },
         ]
         let router = Router(context: TokentraRequestContext.self)
         router.add(middleware: EdgeMiddleware(routes: routes, metrics: metrics, logger: logger))

@@ -56,8 +56,31 @@ import UsageIndex
         let bad = try await get("/v1/usage?start_date=2026-10-25&end_date=2026-10-30&granularity=minute", reader)
         #expect(bad.status == 400 && bad.errorCode == "INVALID_PARAMETER")
         #expect((bad.json["error"] as? [String: Any])?["parameter"] as? String == "granularity")
+        // A filter on one attribute with a breakdown by another: exact, from the raw segments.
         let mixed = try await get("/v1/usage/models?start_date=2026-10-25&end_date=2026-10-30&team_id=platform", reader)
-        #expect(mixed.status == 400 && ((mixed.json["error"] as? [String: Any])?["message"] as? String ?? "").contains("team_id"))
+        #expect(mixed.status == 200, "\(mixed.body)")
+        let mixedJSON = try mixed.strict
+        #expect(mixedJSON["meta"]?["source"]?.stringValue == "segments")
+        let platform = events.filter { $0.orgID == "org_a" && $0.team == "platform" }
+        #expect(mixedJSON["meta"]?["total_requests"]?.intValue == platform.count)
+        let cost = platform.reduce(MoneySum.zero) { $0 + MoneySum($1.totalCost) }
+        #expect(mixedJSON["meta"]?["total_cost"]?.numberText == cost.description)
+        // Any attribute, top-N with the rest summed.
+        let users = try await get("/v1/usage/breakdown?by=user_id&start_date=2026-10-25&end_date=2026-10-30&limit=3&sort=requests", reader)
+        #expect(users.status == 200, "\(users.body)")
+        let usersJSON = try users.strict
+        #expect(usersJSON["data"]?.arrayValue?.count == 3)
+        #expect(usersJSON["meta"]?["other"]?["rows"]?.intValue == 13 - 3)
+        #expect(usersJSON["meta"]?["breakdown"]?.stringValue == "user_id")
+        let badBy = try await get("/v1/usage/breakdown?by=colour&start_date=2026-10-25&end_date=2026-10-30", reader)
+        #expect(badBy.status == 400 && (badBy.json["error"] as? [String: Any])?["parameter"] as? String == "by")
+        // A zone with a 30-minute offset: exact, whole hours from rollups, edges from segments.
+        let kolkata = try await get("/v1/usage?start_date=2026-10-25&end_date=2026-10-30&tz=Asia%2FKolkata", reader)
+        #expect(kolkata.status == 200, "\(kolkata.body)")
+        let k = try kolkata.strict
+        #expect(k["meta"]?["source"]?.stringValue == "rollups+segments")
+        let kStart = parseTimestamp("2026-10-24T18:30:00Z")!, kEnd = parseTimestamp("2026-10-29T18:30:00Z")!
+        #expect(k["data"]?["total_requests"]?.intValue == events.filter { $0.orgID == "org_a" && $0.timestampMs >= kStart && $0.timestampMs < kEnd }.count)
         let reversed = try await get("/v1/usage?start_date=2026-10-30&end_date=2026-10-25", reader)
         #expect(reversed.status == 400 && (reversed.json["error"] as? [String: Any])?["parameter"] as? String == "end_date")
         try await d.stop()

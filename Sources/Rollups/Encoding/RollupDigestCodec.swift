@@ -133,7 +133,8 @@ public enum RollupDigestCodec {
             guard k >= 1, k <= UInt64(TDigest.exactCapacity), k <= UInt64(r.remaining) else {
                 throw RollupDecodingError("bad latency digest: \(k) values")
             }
-            var digest = TDigest(compression: compression)
+            var points: [(value: Double, weight: Int)] = []
+            points.reserveCapacity(Int(k))
             var value: UInt64 = 0
             var count = 0
             for _ in 0..<Int(k) {
@@ -151,9 +152,12 @@ public enum RollupDigestCodec {
                 }
                 count += weight
                 guard count <= TDigest.exactCapacity else { throw RollupDecodingError("bad latency digest: too many values") }
-                digest.add(Double(v), weight: weight)
+                points.append((Double(v), weight))
             }
-            digest.flush()
+            // Strictly increasing, bounded values: the same digest as adding them and flushing.
+            guard let digest = TDigest(exactSorted: points, compression: compression) else {
+                throw RollupDecodingError("bad latency digest: values out of order")
+            }
             return digest
         case let tag:
             throw RollupDecodingError("unknown latency digest tag \(tag)")

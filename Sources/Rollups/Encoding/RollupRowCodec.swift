@@ -3,9 +3,9 @@ import UsageIndex
 
 /// Converts between ``RollupBucket`` and the stored ``UsageIndex/RollupRow`` (schema/rollups.md).
 ///
-/// `slices` blob, version 1 (varint = unsigned LEB128; zigzag = signed 128-bit zigzag LEB128):
+/// `slices` blob, version 2 (varint = unsigned LEB128; zigzag = signed 128-bit zigzag LEB128):
 /// ```
-/// u8      version = 1
+/// u8      version = 2
 /// varint  n, then n strings (varint byte length + UTF-8): the row's string table, in order of
 ///         first reference below
 /// varint  number of dimension sections
@@ -15,15 +15,20 @@ import UsageIndex
 ///   varint  slice count, then the slices in key order:
 ///     key       model: varint provider string ref, varint model string ref;
 ///               others: varint (string ref + 1), 0 = no value
-///     varint    requests, errors, cache_hits, unpriced, ttft_count
+///     varint    requests, errors, cache_hits, unpriced, ttft_count, latency_count
 ///     zigzag    input_tokens, output_tokens, cached_tokens, total_tokens,
 ///               input_cost, output_cost, cached_cost, total_cost (1e-10 USD), latency_sum_ms, ttft_sum_ms
-///     varint    digest length, then the digest (RollupDigestCodec)
+///     varint    latency digest length, then the digest (RollupDigestCodec)
+///     varint    time-to-first-token digest length, then the digest
 ///     model only, for feature, team, environment:
 ///               varint n, then n × (varint (string ref + 1) or 0, varint requests, zigzag cost)
 /// ```
+/// Version 1 (still read) has no latency_count (every event had a latency: it is the request
+/// count) and no time-to-first-token digests (read as empty).
 public enum RollupRowCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    /// An empty digest, as stored.
+    static let emptyDigest = RollupDigestCodec.encode(TDigest())
 
     /// Encodes a bucket as a row (`computedAt` in wall-clock ms).
     public static func row(_ b: RollupBucket, computedAt: Int64) -> RollupRow {
@@ -44,10 +49,12 @@ public enum RollupRowCodec {
                     s.uvarint(slice.key.value.map { UInt64(table.ref($0)) + 1 } ?? 0)
                 }
                 writeMeasures(slice.measures, into: &s)
-                var digest = BlobWriter(capacity: 32)
-                RollupDigestCodec.encode(slice.latency, into: &digest)
-                s.uvarint(UInt64(digest.bytes.count))
-                s.append(digest.bytes)
+                for d in [slice.latency, slice.ttft] {
+                    var digest = BlobWriter(capacity: 32)
+                    RollupDigestCodec.encode(d, into: &digest)
+                    s.uvarint(UInt64(digest.bytes.count))
+                    s.append(digest.bytes)
+                }
                 if d == .model {
                     for bd in RollupDimension.breakdownDimensions {
                         let entries = slice.breakdowns[bd] ?? []
@@ -65,12 +72,13 @@ public enum RollupRowCodec {
             sections.append(s.bytes)
         }
         return makeRow(orgID: b.orgID, bucketStart: b.bucketStart, total: b.total,
-                       latencyDigest: RollupDigestCodec.encode(b.latency), strings: table.strings,
+                       latencyDigest: RollupDigestCodec.encode(b.latency), ttftDigest: RollupDigestCodec.encode(b.ttft),
+                       strings: table.strings,
                        sections: sections.bytes, computedAt: computedAt)
     }
 
     /// Assembles a row from an encoded string table and sections.
-    static func makeRow(orgID: String, bucketStart: Int64, total t: RollupMeasures, latencyDigest: [UInt8],
+    static func makeRow(orgID: String, bucketStart: Int64, total t: RollupMeasures, latencyDigest: [UInt8], ttftDigest: [UInt8],
                         strings: [String], sections: [UInt8], computedAt: Int64) -> RollupRow {
         var w = BlobWriter(capacity: sections.count + 16 * strings.count + 8)
         w.bytes.append(version)
@@ -84,7 +92,8 @@ public enum RollupRowCodec {
             totalTokens: Int64(exactly: t.totalTokens), inputCost: Int64(exactly: t.inputCost),
             outputCost: Int64(exactly: t.outputCost), cachedCost: Int64(exactly: t.cachedCost),
             totalCost: Int64(exactly: t.totalCost), latencySumMs: Int64(exactly: t.latencySumMs), ttftCount: t.ttftCount,
-            ttftSumMs: Int64(exactly: t.ttftSumMs), latencyDigest: latencyDigest, slices: w.bytes, computedAt: computedAt)
+            ttftSumMs: Int64(exactly: t.ttftSumMs), latencyDigest: latencyDigest, slices: w.bytes, computedAt: computedAt,
+            latencyCount: t.latencyCount, ttftDigest: ttftDigest)
     }
 
     @inline(__always)
@@ -94,6 +103,7 @@ public enum RollupRowCodec {
         w.uvarint(m.cacheHits)
         w.uvarint(m.unpriced)
         w.uvarint(m.ttftCount)
+        w.uvarint(m.latencyCount)
         w.zigzag(m.inputTokens)
         w.zigzag(m.outputTokens)
         w.zigzag(m.cachedTokens)
@@ -124,10 +134,11 @@ public enum RollupRowCodec {
     /// - Throws: ``RollupDecodingError`` when a blob is malformed.
     public static func bucket(_ row: RollupRow, dimensions: Set<RollupDimension> = Set(RollupDimension.allCases)) throws -> RollupBucket {
         let d = try decode(row, dimensions: dimensions) { r throws(RollupDecodingError) in try RollupDigestCodec.decode(&r) }
-        var bucket = RollupBucket(orgID: row.orgID, bucketStart: row.bucketStart, total: d.total, latency: d.latency, dimensions: [:])
+        var bucket = RollupBucket(orgID: row.orgID, bucketStart: row.bucketStart, total: d.total, latency: d.latency, ttft: d.ttft,
+                                  dimensions: [:])
         for (dimension, slices) in d.dimensions {
             bucket.dimensions[dimension] = slices.map {
-                RollupSlice(key: $0.key, measures: $0.measures, latency: $0.latency, breakdowns: $0.breakdowns)
+                RollupSlice(key: $0.key, measures: $0.measures, latency: $0.latency, ttft: $0.ttft, breakdowns: $0.breakdowns)
             }
         }
         return bucket
@@ -138,26 +149,31 @@ public enum RollupRowCodec {
         var key: SliceKey
         var measures: RollupMeasures
         var latency: D
+        var ttft: D
         var breakdowns: [RollupDimension: [BreakdownEntry]]
     }
 
     /// Decodes a row, turning every digest into `D` with `digest`.
     static func decode<D>(
         _ row: RollupRow, dimensions: Set<RollupDimension>, digest: (inout BlobReader) throws(RollupDecodingError) -> D
-    ) throws(RollupDecodingError) -> (total: RollupMeasures, latency: D, dimensions: [RollupDimension: [DecodedSlice<D>]]) {
+    ) throws(RollupDecodingError) -> (total: RollupMeasures, latency: D, ttft: D, dimensions: [RollupDimension: [DecodedSlice<D>]]) {
         var total = RollupMeasures()
         total.requests = row.requestCount
         total.errors = row.errorCount
         total.cacheHits = row.cacheHitCount
         total.unpriced = row.unpricedCount
         total.ttftCount = row.ttftCount
+        total.latencyCount = row.latencyCount ?? row.requestCount
         var lr = BlobReader(row.latencyDigest)
         let latency = try digest(&lr)
         guard lr.isAtEnd else { throw RollupDecodingError("latency digest has trailing bytes") }
+        var tr = BlobReader(row.ttftDigest.isEmpty ? emptyDigest : row.ttftDigest)
+        let ttft = try digest(&tr)
+        guard tr.isAtEnd else { throw RollupDecodingError("time-to-first-token digest has trailing bytes") }
         var out: [RollupDimension: [DecodedSlice<D>]] = [:]
         var r = BlobReader(row.slices)
         let v = try r.byte()
-        guard v == version else { throw RollupDecodingError("unsupported rollup slices version \(v)") }
+        guard v == 1 || v == version else { throw RollupDecodingError("unsupported rollup slices version \(v)") }
         let nStrings = try r.uvarint()
         guard nStrings <= UInt64(r.remaining) else { throw RollupDecodingError("rollup string table out of range") }
         var strings: [String] = []
@@ -178,7 +194,7 @@ public enum RollupRowCodec {
             guard n <= UInt64(s.remaining) else { throw RollupDecodingError("rollup slice count out of range") }
             var slices: [DecodedSlice<D>] = []
             slices.reserveCapacity(Int(n))
-            for _ in 0..<n { slices.append(try decodeSlice(&s, dimension: d, strings: strings, digest: digest)) }
+            for _ in 0..<n { slices.append(try decodeSlice(&s, version: v, dimension: d, strings: strings, digest: digest)) }
             guard s.isAtEnd else { throw RollupDecodingError("rollup slices section has trailing bytes") }
             if d == .model {
                 // The exact totals are the sum of any dimension's slices (the SQL columns are NULL beyond 64 bits).
@@ -190,7 +206,7 @@ public enum RollupRowCodec {
             r.position = end
         }
         guard r.isAtEnd else { throw RollupDecodingError("rollup slices blob has trailing bytes") }
-        return (total, latency, out)
+        return (total, latency, ttft, out)
     }
 
     static func string(_ strings: [String], _ ref: UInt64) throws(RollupDecodingError) -> String {
@@ -203,7 +219,8 @@ public enum RollupRowCodec {
     }
 
     static func decodeSlice<D>(
-        _ r: inout BlobReader, dimension d: RollupDimension, strings: [String], digest decodeDigest: (inout BlobReader) throws(RollupDecodingError) -> D
+        _ r: inout BlobReader, version: UInt8, dimension d: RollupDimension, strings: [String],
+        digest decodeDigest: (inout BlobReader) throws(RollupDecodingError) -> D
     ) throws(RollupDecodingError) -> DecodedSlice<D> {
         let key: SliceKey
         if d == .model {
@@ -217,6 +234,7 @@ public enum RollupRowCodec {
         m.cacheHits = try r.int64()
         m.unpriced = try r.int64()
         m.ttftCount = try r.int64()
+        m.latencyCount = version >= 2 ? try r.int64() : m.requests
         m.inputTokens = try r.zigzag()
         m.outputTokens = try r.zigzag()
         m.cachedTokens = try r.zigzag()
@@ -227,12 +245,23 @@ public enum RollupRowCodec {
         m.totalCost = try r.zigzag()
         m.latencySumMs = try r.zigzag()
         m.ttftSumMs = try r.zigzag()
-        let length = try r.uvarint()
-        guard length <= UInt64(r.remaining) else { throw RollupDecodingError("rollup digest is truncated") }
-        var dr = BlobReader(r.bytes, from: r.position, to: r.position + Int(length))
-        let digest = try decodeDigest(&dr)
-        guard dr.isAtEnd else { throw RollupDecodingError("rollup digest has trailing bytes") }
-        r.position += Int(length)
+        func nextDigest() throws(RollupDecodingError) -> D {
+            let length = try r.uvarint()
+            guard length <= UInt64(r.remaining) else { throw RollupDecodingError("rollup digest is truncated") }
+            var dr = BlobReader(r.bytes, from: r.position, to: r.position + Int(length))
+            let digest = try decodeDigest(&dr)
+            guard dr.isAtEnd else { throw RollupDecodingError("rollup digest has trailing bytes") }
+            r.position += Int(length)
+            return digest
+        }
+        let digest = try nextDigest()
+        let ttft: D
+        if version >= 2 {
+            ttft = try nextDigest()
+        } else {
+            var er = BlobReader(emptyDigest)
+            ttft = try decodeDigest(&er)
+        }
         var breakdowns: [RollupDimension: [BreakdownEntry]] = [:]
         if d == .model {
             for bd in RollupDimension.breakdownDimensions {
@@ -247,6 +276,6 @@ public enum RollupRowCodec {
                 if !entries.isEmpty { breakdowns[bd] = entries }
             }
         }
-        return DecodedSlice(key: key, measures: m, latency: digest, breakdowns: breakdowns)
+        return DecodedSlice(key: key, measures: m, latency: digest, ttft: ttft, breakdowns: breakdowns)
     }
 }

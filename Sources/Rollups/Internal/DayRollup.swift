@@ -53,7 +53,8 @@ struct DayRollup {
 
     // One entry per event of the selected hours.
     var evHour: [UInt8] = []
-    var evLatency: [Int64] = []
+    /// Per metric (0 latency, 1 time to first token): the event's value, -1 when not reported.
+    var evValues: [[Int64]] = [[], []]
     var evPair: [Int32] = []
     var evAttr: [[Int32]] = Array(repeating: [], count: 5)
     var evMeasures: [EventMeasures] = []
@@ -137,7 +138,7 @@ struct DayRollup {
         }
         let k = rows.count
         evHour.reserveCapacity(evHour.count + k)
-        evLatency.reserveCapacity(evLatency.count + k)
+        for v in 0..<2 { evValues[v].reserveCapacity(evValues[v].count + k) }
         evMeasures.reserveCapacity(evMeasures.count + k)
         evPair.append(contentsOf: rowPairs)
         for a in 0..<5 {
@@ -148,16 +149,18 @@ struct DayRollup {
         for r in rows {
             let i = Int(r)
             let flags = m.flags[i]
-            let latency = m.latencyMs[i]
-            let ttft = m.timeToFirstTokenMs[i]
+            let latency = m.latencyMs[i]  // -1: not reported
+            let ttft = m.timeToFirstTokenMs[i]  // 0: not reported, else value + 1
             evMeasures.append(EventMeasures(
                 inputTokens: m.inputTokens[i], outputTokens: m.outputTokens[i], cachedTokens: m.cachedTokens[i],
                 totalTokens: m.totalTokens[i], inputCost: m.inputCost[i], outputCost: m.outputCost[i],
-                cachedCost: m.cachedCost[i], totalCost: m.totalCost[i], latencyMs: latency, ttftMs: ttft == 0 ? 0 : ttft - 1,
+                cachedCost: m.cachedCost[i], totalCost: m.totalCost[i], latencyMs: max(0, latency),
+                latencyCount: latency < 0 ? 0 : 1, ttftMs: ttft == 0 ? 0 : ttft - 1,
                 errors: Int64((flags >> 1) & 1), cacheHits: Int64(flags & 1), unpriced: m.costSource[i] == 1 ? 1 : 0,
                 ttftCount: ttft == 0 ? 0 : 1))
             evHour.append(UInt8((m.timestamps[i] - dayStart) / UTC.msPerHour))
-            evLatency.append(latency)
+            evValues[0].append(latency)
+            evValues[1].append(ttft - 1)
         }
     }
 
@@ -206,22 +209,24 @@ struct DayRollup {
         return wide
     }
 
-    /// Event indices in increasing (latency, hour) order.
-    func latencyOrder() -> [Int32] {
+    /// Indices of the events that reported metric `m`, in increasing (value, hour) order.
+    func order(_ m: Int) -> [Int32] {
+        let values = evValues[m]
         let n = events
-        if n < 1 << 24, evLatency.allSatisfy({ $0 >= 0 && $0 < 1 << 35 }) {
-            var keys = [UInt64](repeating: 0, count: n)
-            for e in 0..<n { keys[e] = UInt64(evLatency[e]) << 29 | UInt64(evHour[e]) << 24 | UInt64(e) }
+        if n < 1 << 24, values.allSatisfy({ $0 < 1 << 35 }) {
+            var keys: [UInt64] = []
+            keys.reserveCapacity(n)
+            for e in 0..<n where values[e] >= 0 { keys.append(UInt64(values[e]) << 29 | UInt64(evHour[e]) << 24 | UInt64(e)) }
             keys.sort()
             return keys.map { Int32(truncatingIfNeeded: $0 & 0xFF_FFFF) }
         }
-        return (0..<Int32(n)).sorted {
+        return (0..<Int32(n)).filter { values[Int($0)] >= 0 }.sorted {
             let a = Int($0), b = Int($1)
-            return (evLatency[a], evHour[a], a) < (evLatency[b], evHour[b], b)
+            return (values[a], evHour[a], a) < (values[b], evHour[b], b)
         }
     }
 
-    /// Latencies grouped by slot (each group sorted), with each slot's start offset.
+    /// One metric's values grouped by slot (each group sorted), with each slot's start offset.
     struct Grouped {
         var starts: [Int32]
         var values: [Int64]
@@ -229,17 +234,17 @@ struct DayRollup {
         @inline(__always) func range(_ slot: Int) -> Range<Int> { Int(starts[slot])..<Int(starts[slot + 1]) }
     }
 
-    func group(slots: [Int32], count: Int, order: [Int32]) -> Grouped {
+    func group(_ metric: Int, slots: [Int32], count: Int, order: [Int32]) -> Grouped {
         var starts = [Int32](repeating: 0, count: count + 1)
-        var values = [Int64](repeating: 0, count: events)
+        var values = [Int64](repeating: 0, count: order.count)
         starts.withUnsafeMutableBufferPointer { st in
             slots.withUnsafeBufferPointer { sl in
-                for e in 0..<sl.count { st[Int(sl[e]) + 1] &+= 1 }
+                for e in order { st[Int(sl[Int(e)]) + 1] &+= 1 }
                 for s in 0..<count { st[s + 1] &+= st[s] }
                 var fill = Array(st)
                 fill.withUnsafeMutableBufferPointer { f in
                     values.withUnsafeMutableBufferPointer { v in
-                        evLatency.withUnsafeBufferPointer { lat in
+                        evValues[metric].withUnsafeBufferPointer { lat in
                             for e in order {
                                 let s = Int(sl[Int(e)])
                                 v[Int(f[s])] = lat[Int(e)]
@@ -255,7 +260,7 @@ struct DayRollup {
 
     /// For the day: per value, `latency << 5 | hour` of the events of its exact-mode hours (hours
     /// with at most 200 of its events), sorted; the larger hours are merged as digests.
-    func groupDay(slots: [Int32], values count: Int, hourly: Grouped, order: [Int32]) -> Grouped {
+    func groupDay(_ metric: Int, slots: [Int32], values count: Int, hourly: Grouped, order: [Int32]) -> Grouped {
         var starts = [Int32](repeating: 0, count: count + 1)
         var kept = 0
         for s in 0..<(count * 24) where hourly.count(s) <= TDigest.exactCapacity {
@@ -270,7 +275,7 @@ struct DayRollup {
             slots.withUnsafeBufferPointer { sl in
                 fill.withUnsafeMutableBufferPointer { f in
                     values.withUnsafeMutableBufferPointer { v in
-                        evLatency.withUnsafeBufferPointer { lat in
+                        evValues[metric].withUnsafeBufferPointer { lat in
                             evHour.withUnsafeBufferPointer { hours in
                                 for e in order {
                                     let s = Int(sl[Int(e)])
@@ -451,12 +456,13 @@ struct DayRollup {
     /// Contributions of stored hourly rows (hours not recomputed) to the day.
     struct Stored {
         var sums: [[RollupMeasures]]
-        var digests: [[[RollupDigestCodec.MergeInput]]]
+        /// Per metric (latency, TTFT), dimension and value.
+        var digests: [[[[RollupDigestCodec.MergeInput]]]]
         var cross: [[Int: Cell]]
     }
 
     /// A stored hourly row of the day, decoded for merging.
-    typealias StoredBucket = (total: RollupMeasures, latency: RollupDigestCodec.MergeInput,
+    typealias StoredBucket = (total: RollupMeasures, latency: RollupDigestCodec.MergeInput, ttft: RollupDigestCodec.MergeInput,
                               dimensions: [RollupDimension: [RollupRowCodec.DecodedSlice<RollupDigestCodec.MergeInput>]])
 
     /// Decodes a stored hourly row for merging into the day.
@@ -484,8 +490,12 @@ struct DayRollup {
         let counts = valueCounts
         let slotsByDimension = (0..<Self.dimensionCount).map { slots($0) }
         sums = (0..<Self.dimensionCount).map { sums(slots: slotsByDimension[$0], count: counts[$0] * 24) }
-        let order = latencyOrder()
-        let grouped = (0..<Self.dimensionCount).map { group(slots: slotsByDimension[$0], count: counts[$0] * 24, order: order) }
+        // Per metric (latency, time to first token), the reporting events in value order and
+        // their values grouped per slot of every dimension.
+        let orders = (0..<2).map { order($0) }
+        let grouped = (0..<2).map { m in
+            (0..<Self.dimensionCount).map { group(m, slots: slotsByDimension[$0], count: counts[$0] * 24, order: orders[m]) }
+        }
         let keyOrder = keyOrders()
 
         var cross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 24) }
@@ -498,21 +508,22 @@ struct DayRollup {
         }
 
         // Hourly digests of slices too large for exact mode (reused by the day).
-        var sketches: [[Int: TDigest]] = Array(repeating: [:], count: Self.dimensionCount)
+        var sketches: [[[Int: TDigest]]] = Array(repeating: Array(repeating: [:], count: Self.dimensionCount), count: 2)
 
         var hourly: [RollupRow] = []
         var scratch = BlobWriter(capacity: 4096)
         for h in 0..<24 where hoursMask & (1 << UInt32(h)) != 0 && sums[0][h].requests > 0 {
             var table = RowStrings(count: strings.count)
-            func writeDigest(_ d: Int, _ slot: Int, into w: inout BlobWriter) {
-                let values = grouped[d].values[grouped[d].range(slot)]
+            func writeDigest(_ m: Int, _ d: Int, _ slot: Int, into w: inout BlobWriter) {
+                let values = grouped[m][d].values[grouped[m][d].range(slot)]
                 if writeExact(values, into: &w) { return }
                 let digest = digest(values)
-                sketches[d][slot] = digest
+                sketches[m][d][slot] = digest
                 RollupDigestCodec.encode(digest, into: &w)
             }
-            var totalDigest = BlobWriter(capacity: 64)
-            writeDigest(0, h, into: &totalDigest)
+            var totalDigest = BlobWriter(capacity: 64), totalTTFT = BlobWriter(capacity: 64)
+            writeDigest(0, 0, h, into: &totalDigest)
+            writeDigest(1, 0, h, into: &totalTTFT)
             var sections = BlobWriter(capacity: 4096)
             var present = 0
             for d in 1..<Self.dimensionCount {
@@ -527,10 +538,12 @@ struct DayRollup {
                     guard sums[d][slot].requests > 0 else { continue }
                     writeKey(d, Int(v), table: &table, into: &scratch)
                     RollupRowCodec.writeMeasures(sums[d][slot], into: &scratch)
-                    var digestBytes = BlobWriter(capacity: 64)
-                    writeDigest(d, slot, into: &digestBytes)
-                    scratch.uvarint(UInt64(digestBytes.bytes.count))
-                    scratch.append(digestBytes.bytes)
+                    for m in 0..<2 {
+                        var digestBytes = BlobWriter(capacity: 64)
+                        writeDigest(m, d, slot, into: &digestBytes)
+                        scratch.uvarint(UInt64(digestBytes.bytes.count))
+                        scratch.append(digestBytes.bytes)
+                    }
                     if d == 1 {
                         writeBreakdowns(pair: Int(v), bucket: h, buckets: 24, cross: cross, keyOrder: keyOrder,
                                         table: &table, into: &scratch)
@@ -544,24 +557,26 @@ struct DayRollup {
             head.uvarint(UInt64(present))
             hourly.append(RollupRowCodec.makeRow(
                 orgID: orgID, bucketStart: dayStart + Int64(h) * UTC.msPerHour, total: sums[0][h],
-                latencyDigest: totalDigest.bytes, strings: table.strings.map { strings[Int($0)] },
+                latencyDigest: totalDigest.bytes, ttftDigest: totalTTFT.bytes, strings: table.strings.map { strings[Int($0)] },
                 sections: head.bytes + sections.bytes, computedAt: computedAt))
         }
 
         // The day: fresh hours plus the stored ones.
         var dayStored = Stored(
             sums: counts.map { [RollupMeasures](repeating: RollupMeasures(), count: $0) },
-            digests: counts.map { [[RollupDigestCodec.MergeInput]](repeating: [], count: $0) },
+            digests: (0..<2).map { _ in counts.map { [[RollupDigestCodec.MergeInput]](repeating: [], count: $0) } },
             cross: Array(repeating: [:], count: 3))
         var dayTotal = RollupMeasures()
-        var dayTotalDigests: [RollupDigestCodec.MergeInput] = []
+        var dayTotalDigests: [[RollupDigestCodec.MergeInput]] = [[], []]
         for b in stored {
             dayTotal.add(b.total)
-            dayTotalDigests.append(b.latency)
+            dayTotalDigests[0].append(b.latency)
+            dayTotalDigests[1].append(b.ttft)
             for s in b.dimensions[.model] ?? [] {
                 let p = Int(pairID(provider: s.key.provider, model: s.key.value ?? ""))
                 dayStored.sums[1][p].add(s.measures)
-                dayStored.digests[1][p].append(s.latency)
+                dayStored.digests[0][1][p].append(s.latency)
+                dayStored.digests[1][1][p].append(s.ttft)
                 for (bi, a) in Self.breakdownAttributes.enumerated() {
                     for e in s.breakdowns[Self.attributeDimensions[a]] ?? [] {
                         let key = p * counts[2 + a] + Int(valueID(a, e.value))
@@ -574,7 +589,8 @@ struct DayRollup {
                 for s in b.dimensions[d] ?? [] {
                     let v = Int(valueID(a, s.key.value))
                     dayStored.sums[2 + a][v].add(s.measures)
-                    dayStored.digests[2 + a][v].append(s.latency)
+                    dayStored.digests[0][2 + a][v].append(s.latency)
+                    dayStored.digests[1][2 + a][v].append(s.ttft)
                 }
             }
         }
@@ -604,17 +620,19 @@ struct DayRollup {
             }
         }
 
-        let dayGrouped = (0..<Self.dimensionCount).map {
-            groupDay(slots: slotsByDimension[$0], values: counts[$0], hourly: grouped[$0], order: order)
+        let dayGrouped = (0..<2).map { m in
+            (0..<Self.dimensionCount).map {
+                groupDay(m, slots: slotsByDimension[$0], values: counts[$0], hourly: grouped[m][$0], order: orders[m])
+            }
         }
 
         /// The day's digest of value v of dimension d: the merge of its hourly digests. Exact-mode
         /// hourly digests enter as their point masses (value, count in the hour), ordered by value
         /// then count as the merge orders them, so the result is the same as
         /// `TDigest.merged(hourly digests)`.
-        func writeDayDigest(_ d: Int, _ v: Int, storedDigests: [RollupDigestCodec.MergeInput], into w: inout BlobWriter) {
+        func writeDayDigest(_ m: Int, _ d: Int, _ v: Int, storedDigests: [RollupDigestCodec.MergeInput], into w: inout BlobWriter) {
             var items: [PointMass] = []
-            let values = dayGrouped[d].values[dayGrouped[d].range(v)]
+            let values = dayGrouped[m][d].values[dayGrouped[m][d].range(v)]
             var weights: [Int] = []
             var i = values.startIndex
             while i < values.endIndex {
@@ -643,8 +661,8 @@ struct DayRollup {
             if storedExact { items.sort { $0.value < $1.value || ($0.value == $1.value && $0.weight < $1.weight) } }
             for h in 0..<24 {
                 let slot = v * 24 + h
-                if grouped[d].count(slot) > TDigest.exactCapacity {
-                    sketchParts.append(sketches[d][slot] ?? digest(grouped[d].values[grouped[d].range(slot)]))
+                if grouped[m][d].count(slot) > TDigest.exactCapacity {
+                    sketchParts.append(sketches[m][d][slot] ?? digest(grouped[m][d].values[grouped[m][d].range(slot)]))
                 }
             }
             if sketchParts.isEmpty, writeExact(pairs: items, into: &w) { return }
@@ -652,8 +670,9 @@ struct DayRollup {
         }
 
         var table = RowStrings(count: strings.count)
-        var totalDigest = BlobWriter(capacity: 2048)
-        writeDayDigest(0, 0, storedDigests: dayTotalDigests, into: &totalDigest)
+        var totalDigest = BlobWriter(capacity: 2048), totalTTFT = BlobWriter(capacity: 2048)
+        writeDayDigest(0, 0, 0, storedDigests: dayTotalDigests[0], into: &totalDigest)
+        writeDayDigest(1, 0, 0, storedDigests: dayTotalDigests[1], into: &totalTTFT)
         var sections = BlobWriter(capacity: 16384)
         var present = 0
         for d in 1..<Self.dimensionCount {
@@ -668,10 +687,12 @@ struct DayRollup {
                 guard daySums[d][vi].requests > 0 else { continue }
                 writeKey(d, vi, table: &table, into: &scratch)
                 RollupRowCodec.writeMeasures(daySums[d][vi], into: &scratch)
-                var digestBytes = BlobWriter(capacity: 2048)
-                writeDayDigest(d, vi, storedDigests: dayStored.digests[d][vi], into: &digestBytes)
-                scratch.uvarint(UInt64(digestBytes.bytes.count))
-                scratch.append(digestBytes.bytes)
+                for m in 0..<2 {
+                    var digestBytes = BlobWriter(capacity: 2048)
+                    writeDayDigest(m, d, vi, storedDigests: dayStored.digests[m][d][vi], into: &digestBytes)
+                    scratch.uvarint(UInt64(digestBytes.bytes.count))
+                    scratch.append(digestBytes.bytes)
+                }
                 if d == 1 {
                     writeBreakdowns(pair: vi, bucket: 0, buckets: 1, cross: dayCross, keyOrder: keyOrder,
                                     table: &table, into: &scratch)
@@ -684,7 +705,7 @@ struct DayRollup {
         var head = BlobWriter(capacity: 8)
         head.uvarint(UInt64(present))
         let daily = RollupRowCodec.makeRow(
-            orgID: orgID, bucketStart: dayStart, total: dayTotal, latencyDigest: totalDigest.bytes,
+            orgID: orgID, bucketStart: dayStart, total: dayTotal, latencyDigest: totalDigest.bytes, ttftDigest: totalTTFT.bytes,
             strings: table.strings.map { strings[Int($0)] }, sections: head.bytes + sections.bytes, computedAt: computedAt)
         return (hourly, daily)
     }
@@ -730,121 +751,5 @@ struct DayRollup {
                 w.zigzag(c.cost)
             }
         }
-    }
-}
-
-/// `weight` values equal to `value`: a centroid of an exact-mode digest.
-struct PointMass {
-    var value: Double
-    var weight: Int
-}
-
-/// One event's measures, as stored in the segment (64-bit).
-struct EventMeasures {
-    var inputTokens: Int64
-    var outputTokens: Int64
-    var cachedTokens: Int64
-    var totalTokens: Int64
-    var inputCost: Int64
-    var outputCost: Int64
-    var cachedCost: Int64
-    var totalCost: Int64
-    var latencyMs: Int64
-    /// Time to first token (0 when ``ttftCount`` is 0).
-    var ttftMs: Int64
-    var errors: Int64
-    var cacheHits: Int64
-    var unpriced: Int64
-    var ttftCount: Int64
-
-    var measures: RollupMeasures {
-        var m = RollupMeasures()
-        m.requests = 1
-        m.errors = errors
-        m.cacheHits = cacheHits
-        m.unpriced = unpriced
-        m.ttftCount = ttftCount
-        m.inputTokens = Int128(inputTokens)
-        m.outputTokens = Int128(outputTokens)
-        m.cachedTokens = Int128(cachedTokens)
-        m.totalTokens = Int128(totalTokens)
-        m.inputCost = Int128(inputCost)
-        m.outputCost = Int128(outputCost)
-        m.cachedCost = Int128(cachedCost)
-        m.totalCost = Int128(totalCost)
-        m.latencySumMs = Int128(latencyMs)
-        m.ttftSumMs = Int128(ttftMs)
-        return m
-    }
-}
-
-/// Sums of ``EventMeasures`` in 64 bits; ``add(_:)`` reports overflow.
-struct Sums64 {
-    var requests: Int64 = 0
-    var errors: Int64 = 0
-    var cacheHits: Int64 = 0
-    var unpriced: Int64 = 0
-    var ttftCount: Int64 = 0
-    var inputTokens: Int64 = 0
-    var outputTokens: Int64 = 0
-    var cachedTokens: Int64 = 0
-    var totalTokens: Int64 = 0
-    var inputCost: Int64 = 0
-    var outputCost: Int64 = 0
-    var cachedCost: Int64 = 0
-    var totalCost: Int64 = 0
-    var latencyMs: Int64 = 0
-    var ttftMs: Int64 = 0
-
-    /// Adds an event; returns true when a sum overflowed (the sums are then unusable).
-    @inline(__always)
-    mutating func add(_ e: EventMeasures) -> Bool {
-        requests &+= 1
-        errors &+= e.errors
-        cacheHits &+= e.cacheHits
-        unpriced &+= e.unpriced
-        ttftCount &+= e.ttftCount
-        let a = inputTokens.addingReportingOverflow(e.inputTokens)
-        let b = outputTokens.addingReportingOverflow(e.outputTokens)
-        let c = cachedTokens.addingReportingOverflow(e.cachedTokens)
-        let d = totalTokens.addingReportingOverflow(e.totalTokens)
-        let f = inputCost.addingReportingOverflow(e.inputCost)
-        let g = outputCost.addingReportingOverflow(e.outputCost)
-        let h = cachedCost.addingReportingOverflow(e.cachedCost)
-        let i = totalCost.addingReportingOverflow(e.totalCost)
-        let j = latencyMs.addingReportingOverflow(e.latencyMs)
-        let k = ttftMs.addingReportingOverflow(e.ttftMs)
-        inputTokens = a.partialValue
-        outputTokens = b.partialValue
-        cachedTokens = c.partialValue
-        totalTokens = d.partialValue
-        inputCost = f.partialValue
-        outputCost = g.partialValue
-        cachedCost = h.partialValue
-        totalCost = i.partialValue
-        latencyMs = j.partialValue
-        ttftMs = k.partialValue
-        return a.overflow || b.overflow || c.overflow || d.overflow || f.overflow || g.overflow || h.overflow
-            || i.overflow || j.overflow || k.overflow
-    }
-
-    var measures: RollupMeasures {
-        var m = RollupMeasures()
-        m.requests = requests
-        m.errors = errors
-        m.cacheHits = cacheHits
-        m.unpriced = unpriced
-        m.ttftCount = ttftCount
-        m.inputTokens = Int128(inputTokens)
-        m.outputTokens = Int128(outputTokens)
-        m.cachedTokens = Int128(cachedTokens)
-        m.totalTokens = Int128(totalTokens)
-        m.inputCost = Int128(inputCost)
-        m.outputCost = Int128(outputCost)
-        m.cachedCost = Int128(cachedCost)
-        m.totalCost = Int128(totalCost)
-        m.latencySumMs = Int128(latencyMs)
-        m.ttftSumMs = Int128(ttftMs)
-        return m
     }
 }

@@ -79,6 +79,9 @@ public enum SegmentFormat {
         case k8sNamespace = 38
         case k8sNode = 39
         case priceHints = 40
+        /// Latency + 1, 0 = not reported. Replaces ``latencyMs`` (written before latencies could
+        /// be absent) in segments written since 2026-12.
+        case latencyPlusOne = 41
 
         public var name: String {
             switch self {
@@ -97,6 +100,7 @@ public enum SegmentFormat {
             case .totalCost: "total_cost"
             case .costSource: "cost_source"
             case .latencyMs: "latency_ms"
+            case .latencyPlusOne: "latency_ms_plus_one"
             case .timeToFirstTokenMs: "time_to_first_token_ms"
             case .flags: "flags"
             case .feature: "feature"

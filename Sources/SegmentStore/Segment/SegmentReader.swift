@@ -279,6 +279,7 @@ public struct SegmentReader: Sendable {
         public var cachedCost: [Int64]
         public var totalCost: [Int64]
         public var costSource: [Int64]
+        /// -1 = not reported.
         public var latencyMs: [Int64]
         /// 0 = null, else value + 1.
         public var timeToFirstTokenMs: [Int64]
@@ -318,9 +319,20 @@ public struct SegmentReader: Sendable {
         return Measures(
             timestamps: try timestamps(), inputTokens: input, outputTokens: output, cachedTokens: cached,
             totalTokens: total, inputCost: inCost, outputCost: outCost, cachedCost: cachedCost, totalCost: totalCost,
-            costSource: try unsignedColumn(.costSource), latencyMs: try unsignedColumn(.latencyMs),
+            costSource: try unsignedColumn(.costSource), latencyMs: try latencies(),
             timeToFirstTokenMs: try unsignedColumn(.timeToFirstTokenMs), flags: flagsRaw,
             provider: provider, model: model)
+    }
+
+    /// Latencies, -1 where not reported: the `latency_ms_plus_one` column, or in older segments
+    /// `latency_ms` (every latency known).
+    func latencies() throws -> [Int64] {
+        guard footer.columns.contains(where: { $0.id == SegmentFormat.Column.latencyPlusOne.rawValue }) else {
+            return try unsignedColumn(.latencyMs)
+        }
+        var out = try unsignedColumn(.latencyPlusOne)
+        for i in out.indices { out[i] -= 1 }
+        return out
     }
 
     /// The prompt hash of every row.
@@ -467,7 +479,7 @@ public struct SegmentReader: Sendable {
             e.cachedCost = Money(units: m.cachedCost[i])
             e.totalCost = Money(units: m.totalCost[i])
             e.costSource = CostSource(code: m.costSource[i])
-            e.latencyMs = m.latencyMs[i]
+            e.latencyMs = m.latencyMs[i] < 0 ? nil : m.latencyMs[i]
             e.timeToFirstTokenMs = m.timeToFirstTokenMs[i] == 0 ? nil : m.timeToFirstTokenMs[i] - 1
             e.wasCached = m.flags[i] & 1 != 0
             e.isError = m.flags[i] & 2 != 0

@@ -125,7 +125,7 @@ public enum SegmentWriter {
             cachedCost.varint(cc &- SegmentFormat.predict(tokens: ct, ratePer1K: rate.cachedPer1K))
             totalCost.varint(b.totalCost[r] &- (ic &+ oc &+ cc))
             source.uvarint(UInt64(b.costSource[r]))
-            latency.uvarint(UInt64(b.latencyMs[r]))
+            latency.uvarint(b.latencyMs[r] < 0 ? 0 : UInt64(b.latencyMs[r]) + 1)
             ttft.uvarint(UInt64(b.ttftPlusOne[r]))
             flags.u8(f)
         }
@@ -138,7 +138,7 @@ public enum SegmentWriter {
         columns.append((.cachedCost, .residualVarint, cachedCost.bytes))
         columns.append((.totalCost, .residualVarint, totalCost.bytes))
         columns.append((.costSource, .uvarint, source.bytes))
-        columns.append((.latencyMs, .uvarint, latency.bytes))
+        columns.append((.latencyPlusOne, .uvarint, latency.bytes))
         columns.append((.timeToFirstTokenMs, .uvarint, ttft.bytes))
         columns.append((.flags, .byte, flags.bytes))
 

@@ -821,7 +821,7 @@ struct EventParser {
             inputTokens: tokens.0, outputTokens: tokens.1, cachedTokens: tokens.2,
             totalTokens: totalTokens ?? (tokens.0 + tokens.1 + tokens.2),
             inputCost: costs.input, outputCost: costs.output, cachedCost: costs.cached, totalCost: costs.total,
-            costSource: costSource, latencyMs: latencyMs ?? 0, timeToFirstTokenMs: timeToFirstTokenMs,
+            costSource: costSource, latencyMs: latencyMs, timeToFirstTokenMs: timeToFirstTokenMs,
             feature: feature.take(), team: team.take(), project: project.take(), costCenter: costCenter.take(),
             userID: userID.take(), environment: environment.take(), metadata: metadata.take(),
             wasCached: wasCached ?? false, cacheHitType: cacheHitType.take(), originalModel: originalModel.take(),

@@ -114,3 +114,23 @@ package enum JSONValue: Sendable, Equatable {
         }
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text of the value (numbers keep their exact text).
+    package var compactText: String {
+        var w = JSONWriter()
+        write(to: &w)
+        return w.text
+    }
+
+    package func write(to w: inout JSONWriter) {
+        switch self {
+        case .null: w.null()
+        case .bool(let b): w.bool(b)
+        case .number(let n): w.raw(n)
+        case .string(let s): w.string(s)
+        case .array(let items): w.array { for v in items { v.write(to: &$0) } }
+        case .object(let members): w.object { for (k, v) in members { $0.key(k); v.write(to: &$0) } }
+        }
+    }
+}

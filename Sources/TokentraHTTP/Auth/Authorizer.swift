@@ -75,7 +75,7 @@ struct Authorizer: Sendable {
             throw APIError(
                 .tooManyRequests, code: "RATE_LIMIT_EXCEEDED",
                 message: "Rate limit exceeded (\(decision.exhausted == "day" ? limits.perDay : limits.perMinute) requests per \(decision.exhausted ?? "minute")). Resets at \(reset)",
-                extraJSON: "\"resetAt\":\"\(reset)\"", headers: headers)
+                extra: [("resetAt", JSONWriter.quoted(reset))], headers: headers)
         }
         return (key, state)
     }

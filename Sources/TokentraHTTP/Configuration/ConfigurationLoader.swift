@@ -1,5 +1,6 @@
 import Foundation
 import TOMLKit
+import TokentraCore
 
 /// One configuration setting: its key in the TOML file, its environment variable, its flag (if
 /// any), its default and what it does. ``all`` is the single source of truth for the README table
@@ -252,12 +253,17 @@ public enum ConfigurationLoader {
 
     /// The effective configuration as JSON: `{"server.port":{"value":"8080","source":"default"},...}`.
     public static func describe(_ loaded: Loaded) -> String {
-        var parts: [String] = []
-        for k in ConfigurationKey.all {
-            let value = k.read(loaded.configuration).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            parts.append("\"\(k.key)\":{\"value\":\"\(value)\",\"source\":\"\(loaded.sources[k.key]?.rawValue ?? "default")\",\"env\":\"\(k.environmentVariable)\"}")
+        var w = JSONWriter()
+        w.object { o in
+            for k in ConfigurationKey.all {
+                o.field(k.key, object: {
+                    $0.field("value", k.read(loaded.configuration))
+                    $0.field("source", loaded.sources[k.key]?.rawValue ?? "default")
+                    $0.field("env", k.environmentVariable)
+                })
+            }
         }
-        return "{" + parts.joined(separator: ",") + "}"
+        return w.text
     }
 
     /// A Markdown table of every key (for the README).

@@ -31,7 +31,7 @@ struct HealthController: Sendable {
 
     var routes: [RouteSpec] {
         [
-            RouteSpec(path: "/healthz", method: .get) { _, _ in Response.json(.ok, "{\"status\":\"ok\"}") },
+            RouteSpec(path: "/healthz", method: .get) { _, _ in Response.json(.ok, #"{"status":"ok"}"#) },
             RouteSpec(path: "/readyz", method: .get) { _, _ in try await self.readiness() },
             RouteSpec(path: "/metrics", method: .get) { _, _ in try await self.metricsText() },
         ]
@@ -96,23 +96,21 @@ struct HealthController: Sendable {
 
     func readiness() async throws -> Response {
         let r = await evaluate()
-        var checks = "{"
-        for (i, (name, ok, detail)) in r.checks.enumerated() {
-            if i > 0 { checks += "," }
-            checks += "\"\(name)\":{\"ok\":\(ok),\"detail\":"
-            EventExport.appendJSONString(detail, to: &checks)
-            checks += "}"
+        let reason = r.reasons.joined(separator: "; ")
+        var w = JSONWriter()
+        w.object { o in
+            o.field("status", r.ready ? (r.degraded.isEmpty ? "ready" : "degraded") : "not_ready")
+            if !r.ready { o.field("reason", reason) }
+            o.field("checks", object: { c in
+                for (name, ok, detail) in r.checks {
+                    c.field(name, object: { $0.field("ok", ok); $0.field("detail", detail) })
+                }
+            })
+            if !r.ready { o.field("error", object: { $0.field("code", "NOT_READY"); $0.field("message", reason) }) }
         }
-        checks += "}"
-        if r.ready {
-            return Response.json(.ok, "{\"status\":\"\(r.degraded.isEmpty ? "ready" : "degraded")\",\"checks\":\(checks)}")
-        }
-        var reason = ""
-        EventExport.appendJSONString(r.reasons.joined(separator: "; "), to: &reason)
-        logger.debug("not ready", metadata: ["readiness.reason": "\(r.reasons.joined(separator: "; "))"])
-        return Response.json(
-            .serviceUnavailable,
-            "{\"status\":\"not_ready\",\"reason\":\(reason),\"checks\":\(checks),\"error\":{\"code\":\"NOT_READY\",\"message\":\(reason)}}")
+        if r.ready { return Response.json(.ok, w.text) }
+        logger.debug("not ready", metadata: ["readiness.reason": "\(reason)"])
+        return Response.json(.serviceUnavailable, w.text)
     }
 
     func metricsText() async throws -> Response {

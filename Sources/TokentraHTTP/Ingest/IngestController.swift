@@ -58,8 +58,14 @@ struct IngestController: Sendable {
 
     func health() -> Response {
         let now = wallClock()
-        let body = "{\"status\":\"ok\",\"version\":\"\(Self.apiVersion)\",\"server_version\":\"\(serverVersion)\",\"timestamp\":\"\(UTCTimestamp.format(now))\"}"
-        return Response.json(.ok, body)
+        var w = JSONWriter()
+        w.object {
+            $0.field("status", "ok")
+            $0.field("version", Self.apiVersion)
+            $0.field("server_version", serverVersion)
+            $0.field("timestamp", UTCTimestamp.format(now))
+        }
+        return Response.json(.ok, w.text)
     }
 
     func ingest(_ request: Request, _ context: TokentraRequestContext) async throws -> Response {
@@ -115,27 +121,22 @@ struct IngestController: Sendable {
             }
         }
         let (events, failures) = try decoded.get()
-        let errorsJSON: () -> String = {
-            var out = "["
-            for (n, f) in failures.enumerated() {
-                if n > 0 { out += "," }
-                out += "{\"index\":\(f.index),\"request_id\":"
-                if let id = f.requestID { EventExport.appendJSONString(id, to: &out) } else { out += "null" }
-                out += ",\"code\":"
-                EventExport.appendJSONString(f.error.code.rawValue, to: &out)
-                out += ",\"message\":"
-                EventExport.appendJSONString(f.error.message, to: &out)
-                if let field = f.error.field {
-                    out += ",\"field\":"
-                    EventExport.appendJSONString(field, to: &out)
+        let writeErrors: (inout JSONWriter) -> Void = { w in
+            w.array { a in
+                for f in failures {
+                    a.object { o in
+                        o.field("index", f.index)
+                        o.field("request_id", f.requestID)
+                        o.field("code", f.error.code.rawValue)
+                        o.field("message", f.error.message)
+                        if let field = f.error.field { o.field("field", field) }
+                    }
                 }
-                out += "}"
             }
-            return out + "]"
         }
         if events.isEmpty && !failures.isEmpty {
             metrics.recordBatch(size: failures.count, stored: 0, duplicates: 0, rejectedCodes: failures.map(\.error.code.rawValue))
-            throw APIError(.badRequest, code: "VALIDATION_ERROR", message: "All events failed validation", extraJSON: "\"details\":" + errorsJSON())
+            throw APIError(.badRequest, code: "VALIDATION_ERROR", message: "All events failed validation", extra: [("details", { var w = JSONWriter(); writeErrors(&w); return w.text }())])
         }
         var stored = 0
         var duplicates = 0
@@ -146,9 +147,16 @@ struct IngestController: Sendable {
                             rejectedCodes: failures.map(\.error.code.rawValue))
         let elapsed = ContinuousClock.now - started
         metrics.ackDuration.recordNanoseconds(elapsed.nanoseconds)
-        var out = "{\"success\":true,\"processed\":\(stored),\"failed\":\(failures.count),\"duplicates\":\(duplicates),\"errors\":"
-        out += errorsJSON()
-        out += "}"
+        var w = JSONWriter()
+        w.object { o in
+            o.field("success", true)
+            o.field("processed", stored)
+            o.field("failed", failures.count)
+            o.field("duplicates", duplicates)
+            o.key("errors")
+            writeErrors(&o)
+        }
+        let out = w.text
         headers[.processingTime] = String(elapsed.nanoseconds / 1_000_000)
         return Response.json(.ok, out, headers: headers)
     }

@@ -22,40 +22,59 @@ struct QueryController: Sendable {
     var limits = QueryLimits()
 
     var routes: [RouteSpec] {
-        var routes = [RouteSpec(path: "/v1/usage", method: .get) { request, _ in try await self.answer(request, nil) }]
-        for b in QueryBreakdown.allCases {
-            routes.append(RouteSpec(path: "/v1/usage/" + b.rawValue, method: .get) { request, _ in try await self.answer(request, b) })
+        var routes = [RouteSpec(path: "/v1/usage", method: .get) { request, _ in try await self.answer(request, .series) }]
+        for b in QueryBreakdown.routes {
+            routes.append(RouteSpec(path: "/v1/usage/" + b.rawValue, method: .get) { request, _ in try await self.answer(request, .fixed(b)) })
         }
+        routes.append(RouteSpec(path: "/v1/usage/breakdown", method: .get) { request, _ in try await self.answer(request, .any) })
         return routes
     }
 
-    func answer(_ request: Request, _ breakdown: QueryBreakdown?) async throws -> Response {
+    /// What a route answers.
+    enum Kind: Sendable {
+        case series
+        case fixed(QueryBreakdown)
+        /// `/v1/usage/breakdown?by=...`
+        case any
+    }
+
+    func answer(_ request: Request, _ kind: Kind) async throws -> Response {
         let (key, limit) = try authorizer.authorize(request, scope: .usageRead, nowMs: wallClock())
         var parameters: [String: String] = [:]
         for (k, v) in request.uri.queryParameters where parameters[String(k)] == nil { parameters[String(k)] = String(v) }
+        func invalid(_ error: QueryError) -> APIError {
+            APIError(.badRequest, code: error.code, message: error.message,
+                     extra: [("parameter", JSONWriter.quoted(error.parameter))], headers: limit.headers)
+        }
         let query: UsageQuery
         do {
-            query = try UsageQuery.parse(orgID: key.orgID, parameters: parameters, breakdown: breakdown, limits: limits)
+            switch kind {
+            case .series: query = try UsageQuery.parse(orgID: key.orgID, parameters: parameters, breakdown: nil, limits: limits)
+            case .fixed(let b): query = try UsageQuery.parse(orgID: key.orgID, parameters: parameters, breakdown: b, limits: limits)
+            case .any: query = try UsageQuery.parseBreakdown(orgID: key.orgID, parameters: parameters, limits: limits)
+            }
         } catch {
-            var parameter = ""
-            EventExport.appendJSONString(error.parameter, to: &parameter)
-            throw APIError(.badRequest, code: "INVALID_PARAMETER", message: error.message,
-                           extraJSON: "\"parameter\":\(parameter)", headers: limit.headers)
+            throw invalid(error)
         }
         let engine = self.engine
         let raw = try await snapshot?(query.orgID, query.startMs - 86_400_000, query.endMs)
         defer { raw?.release() }
         let fresh = raw?.unsealed.events ?? []
         let segments = raw?.segments
-        // SQLite reads block: keep them off the cooperative pool's few threads.
-        let body: String = try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    breakdown == nil
-                        ? QueryOutput.json(try engine.usage(query, unsealed: fresh, segments: segments))
-                        : QueryOutput.json(try engine.breakdown(query, unsealed: fresh, segments: segments))
-                })
+        // SQLite reads and segment scans block: keep them off the cooperative pool's few threads.
+        let body: String
+        do {
+            body = try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result {
+                        query.breakdown == nil
+                            ? QueryOutput.json(try engine.usage(query, unsealed: fresh, segments: segments))
+                            : QueryOutput.json(try engine.breakdown(query, unsealed: fresh, segments: segments))
+                    })
+                }
             }
+        } catch let error as QueryError {
+            throw invalid(error)
         }
         return Response.json(.ok, body, headers: limit.headers)
     }

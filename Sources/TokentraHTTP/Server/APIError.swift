@@ -15,16 +15,17 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public var code: String
     /// A human-readable explanation.
     public var message: String
-    /// Extra JSON members of the `error` object, already encoded (`"details":[...]`).
-    public var extraJSON: String?
+    /// Extra members of the `error` object: names and JSON values written by a ``JSONWriter``
+    /// (`("details", "[...]")`).
+    public var extra: [(name: String, json: String)]
     /// Extra response headers (`Retry-After`, `Allow`, rate-limit headers).
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, extraJSON: String? = nil, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, extra: [(name: String, json: String)] = [], headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
-        self.extraJSON = extraJSON
+        self.extra = extra
         self.headers = headers
     }
 
@@ -32,13 +33,15 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
 
     /// The JSON body of this error.
     public var body: String {
-        var out = "{\"error\":{\"code\":"
-        EventExport.appendJSONString(code, to: &out)
-        out += ",\"message\":"
-        EventExport.appendJSONString(message, to: &out)
-        if let extraJSON { out += "," + extraJSON }
-        out += "}}"
-        return out
+        var w = JSONWriter()
+        w.object { o in
+            o.field("error", object: { e in
+                e.field("code", code)
+                e.field("message", message)
+                for (name, json) in extra { e.field(name, raw: json) }
+            })
+        }
+        return w.text
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

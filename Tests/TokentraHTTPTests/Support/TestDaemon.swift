@@ -7,6 +7,7 @@ import Prometheus
 import SegmentStore
 import ServiceLifecycle
 import Synchronization
+import Testing
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
@@ -119,7 +120,14 @@ struct TestResponse: Sendable {
     var bytes: [UInt8] = []
 
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+    /// The body as JSON. Every body read this way is first checked by the strict RFC 8259 parser:
+    /// a response that is not valid JSON fails the test that reads it.
+    var json: [String: Any] {
+        do { _ = try StrictJSON.parse(body) } catch { Issue.record("response is not strict JSON (\(error)): \(body.prefix(300))") }
+        return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+    /// The body parsed by the strict parser.
+    var strict: StrictJSON { get throws { try StrictJSON.parse(body) } }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
 }
 
