@@ -166,7 +166,7 @@ func runProgram(_ path: String, _ args: [String], environment: [String: String] 
         // Every stored event, field by field (the export line is every column).
         var extra = UsageEvent(orgID: "org_otel", requestID: GenAIFixture.requestID("otel-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174"),
                                timestampMs: startMs, provider: "openai", model: "gpt-4o")
-        extra.inputTokens = 10; extra.outputTokens = 20; extra.totalTokens = 30; extra.project = "svc"
+        extra.inputTokens = 10; extra.outputTokens = 20; extra.totalTokens = 30; extra.project = "svc"; extra.latencyMs = 0
         extra.inputCost = try Money(parsing: "0.00005"); extra.outputCost = try Money(parsing: "0.0003"); extra.totalCost = try Money(parsing: "0.00035")
         extra.costSource = .priceTable(version: 1)
         let expected = (GenAIFixture.events(org: "org_otel", base: 1, startMs: startMs) + GenAIFixture.events(org: "org_otel", base: 2, startMs: startMs) + [extra])
