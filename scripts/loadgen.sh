@@ -45,7 +45,7 @@ port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out"
 ticks=$(getconf CLK_TCK)
 cpu_start=$(awk '{print $14+$15}' /proc/$pid/stat)
 start=$(date +%s.%N)
-script=scripts/loadgen.lua path=/api/v1/sdk/ingest metric=tokentra_ingest_events
+script=scripts/loadgen.lua path=/api/v1/sdk/ingest metric=tokentra_ingest_events_total
 if [ -n "$otlp" ]; then
     ./scripts/test-python-env.sh
     .venv-test/bin/python scripts/otlp-bench-body.py "$dir/otlp-body.pb" "$batch"

@@ -303,7 +303,7 @@ public struct TDigest: Sendable {
     /// - Precondition: the total count is ≤ ``maximumCount``.
     public static func merged(_ digests: some Sequence<TDigest>, compression: Double? = nil) -> TDigest {
         var result: TDigest?
-        var items: [PackItem] = []
+        var runs: [[PackItem]] = []
         var sums: [Double] = []
         var count = 0
         var lo = Double.infinity
@@ -320,13 +320,20 @@ public struct TDigest: Sendable {
             sums.append(digest.total)
             startLevel = Swift.max(startLevel, digest.level)
             let exact = digest.totalWeight - digest.bufferedWeight <= exactCapacity
-            for c in digest.storage { items.append(PackItem(c, splittable: exact)) }
-            for x in digest.buffer { items.append(PackItem(mean: x, weight: 1, splittable: true)) }
-            for c in digest.weightedBuffer { items.append(PackItem(c, splittable: true)) }
+            var run: [PackItem] = []
+            run.reserveCapacity(digest.storage.count + digest.buffer.count + digest.weightedBuffer.count)
+            for c in digest.storage { run.append(PackItem(c, splittable: exact)) }
+            for x in digest.buffer { run.append(PackItem(mean: x, weight: 1, splittable: true)) }
+            for c in digest.weightedBuffer { run.append(PackItem(c, splittable: true)) }
+            // Centroids are sorted by mean already; only buffers (or equal means) need a sort.
+            if !zip(run, run.dropFirst()).allSatisfy({ !PackItem.precedes($1, $0) }) { run.sort(by: PackItem.precedes) }
+            runs.append(run)
         }
         var digest = result ?? TDigest(compression: compression ?? defaultCompression)
         guard count > 0 else { return digest }
-        items.sort(by: PackItem.precedes)
+        // A k-way merge of the sorted runs (pairwise, log k passes) instead of sorting them all:
+        // `precedes` is a total order on the items' contents, so the result equals the full sort.
+        let items = Self.mergeRuns(runs)
         // Sum in a canonical order so the result is independent of the input order.
         sums.sort { orderedKey($0) < orderedKey($1) }
         digest.total = sums.reduce(0, +)
@@ -337,6 +344,39 @@ public struct TDigest: Sendable {
             items, count: count, compression: digest.compression, minimum: lo, maximum: hi,
             startLevel: startLevel)
         return digest
+    }
+
+    /// Merges runs sorted by ``PackItem/precedes`` into one sorted array.
+    static func mergeRuns(_ input: [[PackItem]]) -> [PackItem] {
+        var runs = input.filter { !$0.isEmpty }
+        guard !runs.isEmpty else { return [] }
+        while runs.count > 1 {
+            var next: [[PackItem]] = []
+            next.reserveCapacity((runs.count + 1) / 2)
+            var r = 0
+            while r + 1 < runs.count {
+                let a = runs[r], b = runs[r + 1]
+                var out: [PackItem] = []
+                out.reserveCapacity(a.count + b.count)
+                var i = 0, j = 0
+                while i < a.count && j < b.count {
+                    if PackItem.precedes(b[j], a[i]) {
+                        out.append(b[j])
+                        j += 1
+                    } else {
+                        out.append(a[i])
+                        i += 1
+                    }
+                }
+                out.append(contentsOf: a[i...])
+                out.append(contentsOf: b[j...])
+                next.append(out)
+                r += 2
+            }
+            if r < runs.count { next.append(runs[r]) }
+            runs = next
+        }
+        return runs[0]
     }
 
     /// The digest with `other` merged in; see ``merge(_:)``.

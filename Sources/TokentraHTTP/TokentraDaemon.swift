@@ -82,7 +82,8 @@ public struct TokentraDaemon: Sendable {
         self.notifier = notifier
         self.wallClock = wallClock
         self.authenticator = APIKeyAuthenticator(
-            index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000, logger: logger)
+            index: store.index, refreshIntervalMs: Int64(configuration.keyRefreshSeconds) * 1000,
+            dataDirectory: URL(fileURLWithPath: store.configuration.dataDirectory).standardizedFileURL.path, logger: logger)
     }
 
     var ingestSettings: IngestSettings {

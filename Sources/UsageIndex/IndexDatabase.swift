@@ -242,3 +242,31 @@ extension IndexDatabase {
         }
     }
 }
+
+extension IndexDatabase {
+    /// Copies the whole index into a new SQLite file at `path` with SQLite's online backup API, in
+    /// one step inside one read transaction: a consistent snapshot even while another process (the
+    /// daemon) writes. The copy is left in rollback-journal mode as a single file (`IndexDatabase(path:)`
+    /// switches it back to WAL when it is opened).
+    /// - Throws: a GRDB error (the partial file is left for the caller to remove).
+    public func backup(toPath path: String) throws {
+        let destination = try DatabaseQueue(path: path)
+        try writer.backup(to: destination)
+        try destination.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+        }
+        try destination.close()
+    }
+
+    /// Turns a file-level copy of a *closed* index (`index.sqlite` and, if it had one, its
+    /// `index.sqlite-wal`, copied side by side to `path`) into a single self-contained file: SQLite
+    /// replays the WAL copy into it and the journal mode becomes DELETE. For backups of a stopped
+    /// directory, which must not open the source (a read-only open leaves `-wal`/`-shm` files behind).
+    public static func consolidateCopy(atPath path: String) throws {
+        let db = try DatabaseQueue(path: path)
+        try db.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+        }
+        try db.close()
+    }
+}

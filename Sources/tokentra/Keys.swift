@@ -19,7 +19,7 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .customLong("data-dir"), help: "Data directory (env TOKENTRA_DATA_DIR; default ./data).")
         var dataDir: String?
         @Option(help: "TOML configuration file to read data_dir from (env TOKENTRA_CONFIG).") var config: String?
-        @Option(help: "Output format: json or table.") var format: String?
+        @Option(help: "Output format: json or table (keys create: also key, the bare key).") var format: String?
 
         func openIndex() throws -> IndexDatabase {
             let env = ProcessInfo.processInfo.environment
@@ -40,9 +40,11 @@ struct Keys: AsyncParsableCommand {
             }
         }
 
-        func outputFormat(_ defaultValue: String) throws -> String {
+        func outputFormat(_ defaultValue: String, allowed: [String] = ["json", "table"]) throws -> String {
             let f = (format ?? defaultValue).lowercased()
-            guard ["json", "table"].contains(f) else { throw ValidationError("--format must be json or table, got '\(f)'") }
+            guard allowed.contains(f) else {
+                throw ValidationError("--format must be \(allowed.joined(separator: ", ")), got '\(f)'")
+            }
             return f
         }
     }
@@ -69,8 +71,10 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key and print it once (only its SHA-256 and a short prefix are stored).",
             discussion: """
-                Prints {"id":...,"key":"tt_live_...","org_id":...,"scopes":[...],...} with --format json. \
-                The key is shown only now: store it in your secret manager.
+                Prints {"id":...,"key":"tt_live_...","org_id":...,"scopes":[...],...} with --format json, \
+                only the key with --format key (KEY=$(tokentra keys create ... --format key)). \
+                The key is shown only now: store it in your secret manager. It is stored in the index of \
+                --data-dir, and works only with a daemon serving that same directory.
                 """)
 
         @OptionGroup var location: Location
@@ -92,7 +96,7 @@ struct Keys: AsyncParsableCommand {
             if let expiresAt, expiresAt <= now { throw ValidationError("--expires is in the past") }
             if let r = rateMinute, r < 0 { throw ValidationError("--rate-minute must be >= 0") }
             if let r = rateDay, r < 0 { throw ValidationError("--rate-day must be >= 0") }
-            let format = try location.outputFormat("json")
+            let format = try location.outputFormat("json", allowed: ["json", "table", "key"])
             let index = try location.openIndex()
             let created = APIKeys.generate(environment: test ? .test : .live)
             let record = APIKeyRecord(
@@ -102,6 +106,8 @@ struct Keys: AsyncParsableCommand {
             try index.insertAPIKey(record)
             if format == "json" {
                 print(Keys.json(record, key: created.key))
+            } else if format == "key" {
+                print(created.key)
             } else {
                 print("id       \(record.id)\nkey      \(created.key)\norg_id   \(org)\nname     \(name)\nscopes   \(record.scopes)")
                 print("\nThis is the only time the key is shown.")

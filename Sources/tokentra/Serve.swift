@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TOML configuration file (env TOKENTRA_CONFIG).") var config: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env TOKENTRA_LOG_LEVEL; default info).")
     var logLevel: String?
+    @Option(help: "Log format: text or json (env TOKENTRA_LOG_FORMAT; default text).")
+    var logFormat: String?
     @Flag(help: "Print the effective configuration (value and source of every setting) as JSON and exit.")
     var printConfig = false
 
@@ -34,6 +36,7 @@ struct Serve: AsyncParsableCommand {
         flags["server.host"] = host
         flags["server.port"] = port
         flags["log.level"] = logLevel
+        flags["log.format"] = logFormat
         let loaded: ConfigurationLoader.Loaded
         do {
             loaded = try ConfigurationLoader.load(file: config ?? environment["TOKENTRA_CONFIG"], environment: environment, flags: flags)
@@ -46,10 +49,18 @@ struct Serve: AsyncParsableCommand {
         }
         let settings = loaded.configuration
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        if settings.logFormat == "json" {
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        } else {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let registry = PrometheusCollectorRegistry()
         let factory = TokentraMetrics.makePrometheusFactory(registry: registry)
@@ -70,11 +81,11 @@ struct Serve: AsyncParsableCommand {
         let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)
         let recovered = await store.unsealedCount
         logger.info("storage open", metadata: [
-            "data_dir": "\(dir)", "wal.replayed_events": "\(recovered)", "version": "\(TokentraVersion.string)",
+            "data_dir": "\(dir)", "wal.replayed_events": "\(recovered)", "version": "\(BuildInfo.version)", "commit": "\(BuildInfo.commit)",
         ])
         let daemon = TokentraDaemon(
             configuration: settings, store: store, decoder: EventDecoder(configuration: decoderConfig, priceTable: prices),
-            logger: logger, registry: registry, metrics: metrics, serverVersion: TokentraVersion.string, notifier: notifier)
+            logger: logger, registry: registry, metrics: metrics, serverVersion: BuildInfo.version, notifier: notifier)
         do {
             let host = settings.host
             try await daemon.run { port in

@@ -9,13 +9,9 @@ struct Tokentra: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokentra",
         abstract: "Self-hosted LLM usage event store: ingest, roll up, query and retain.",
-        version: TokentraVersion.string,
-        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Keys.self, Retention.self]
+        version: BuildInfo.description,
+        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Backup.self, Restore.self, Keys.self, Retention.self]
     )
-}
-
-enum TokentraVersion {
-    static let string = "0.1.0"
 }
 
 /// Options every command takes.

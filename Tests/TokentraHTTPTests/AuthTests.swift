@@ -27,6 +27,12 @@ import UsageIndex
         let unknown = try await HTTP.ingest(d, key: "tt_live_" + String(repeating: "A", count: 40), body: body)
         #expect(unknown.status == 401)
         #expect(unknown.errorCode == "INVALID_API_KEY")
+        // A well-formed key this directory does not hold says so, and names the directory searched.
+        let dataDir = URL(fileURLWithPath: d.store.configuration.dataDirectory).standardizedFileURL.path
+        let unknownMessage = (unknown.json["error"] as? [String: Any])?["message"] as? String
+        #expect(unknownMessage == "Unknown API key tt_live_AAAA…: no key in the data directory \(dataDir) matches it. Keys belong to one data directory: create one with `tokentra keys create --data-dir \(dataDir) …` (the --data-dir the daemon was started with)")
+        let malformedMessage = (malformed.json["error"] as? [String: Any])?["message"] as? String
+        #expect(malformedMessage?.hasPrefix("Invalid API key. Expected a key of the form tt_live_") == true)
 
         let (readOnly, _) = try d.createKey(scopes: "usage:read")
         let scope = try await HTTP.ingest(d, key: readOnly, body: body)

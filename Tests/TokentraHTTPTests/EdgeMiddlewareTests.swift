@@ -56,7 +56,7 @@ struct UnexpectedFailure: Error {}
         #expect(failure.metadata["http.path"]?.description == "/boom")
         var text = ""
         text = registry.emitToString()
-        #expect(text.contains(#"tokentra_http_requests{route="/boom",method="GET",status="500"} 1"#))
-        #expect(text.contains(#"tokentra_http_requests{route="unmatched",method="GET",status="404"} 1"#))
+        #expect(text.contains(#"tokentra_http_requests_total{route="/boom",method="GET",status="500"} 1"#))
+        #expect(text.contains(#"tokentra_http_requests_total{route="unmatched",method="GET",status="404"} 1"#))
     }
 }

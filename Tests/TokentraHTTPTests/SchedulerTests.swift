@@ -164,11 +164,11 @@ final class MemoryLedger: JobRunLedger {
         #expect(rows == 1)
         // The run is counted when the job returns (just after its rows are committed).
         var metrics = try await HTTP.request(d.baseURL + "/metrics")
-        while !metrics.body.contains(#"tokentra_job_runs{job="rollup",result="ok"}"#) && ContinuousClock.now < deadline + .seconds(10) {
+        while !metrics.body.contains(#"tokentra_job_runs_total{job="rollup",result="ok"}"#) && ContinuousClock.now < deadline + .seconds(10) {
             try await Task.sleep(for: .milliseconds(200))
             metrics = try await HTTP.request(d.baseURL + "/metrics")
         }
-        #expect(metrics.body.contains(#"tokentra_job_runs{job="rollup",result="ok"}"#))
+        #expect(metrics.body.contains(#"tokentra_job_runs_total{job="rollup",result="ok"}"#))
         #expect(metrics.body.contains(#"tokentra_job_duration_seconds_count{job="rollup"}"#))
         try await d.stop()
     }

@@ -130,13 +130,13 @@ import UsageIndex
         #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
         let text = metrics.body
         for needle in [
-            #"tokentra_ingest_events{result="stored",reason=""} 2"#,
-            #"tokentra_ingest_events{result="rejected",reason="MISSING_FIELD"} 1"#,
+            #"tokentra_ingest_events_total{result="stored",reason=""} 2"#,
+            #"tokentra_ingest_events_total{result="rejected",reason="MISSING_FIELD"} 1"#,
             "tokentra_ingest_batch_size_count 2",
             "tokentra_ingest_ack_duration_seconds_count",
-            #"tokentra_http_requests{route="/api/v1/sdk/ingest",method="POST",status="200"} 2"#,
-            #"tokentra_http_requests{route="/api/v1/sdk/ingest",method="POST",status="401"} 1"#,
-            "tokentra_wal_fsyncs ", "tokentra_wal_fsync_seconds ", "tokentra_store_unsealed_events 2", "tokentra_segments ",
+            #"tokentra_http_requests_total{route="/api/v1/sdk/ingest",method="POST",status="200"} 2"#,
+            #"tokentra_http_requests_total{route="/api/v1/sdk/ingest",method="POST",status="401"} 1"#,
+            "tokentra_wal_fsyncs_total ", "tokentra_wal_fsync_seconds_total ", "tokentra_store_unsealed_events 2", "tokentra_segments ",
             "tokentra_segment_bytes ", "tokentra_rollup_lag_seconds ",
         ] {
             #expect(text.contains(needle), "missing \(needle)")

@@ -13,7 +13,10 @@ import UsageIndex
 public final class APIKeyAuthenticator: Sendable {
     /// Why a key was refused.
     public enum Failure: Error, Sendable, Equatable {
-        case invalid
+        /// Not of the form `tt_live_…`/`tt_test_…`.
+        case malformed
+        /// Well formed, but no key of this data directory's index matches it.
+        case unknown(prefix: String)
         case revoked(at: Int64)
         case expired(at: Int64)
     }
@@ -28,10 +31,13 @@ public final class APIKeyAuthenticator: Sendable {
     let logger: Logger
     /// How old the in-memory copy may get before it is re-read, in ms.
     public let refreshInterval: Int64
+    /// The data directory whose index holds the keys (named in the unknown-key error).
+    public let dataDirectory: String
     private let snapshot = Mutex(Snapshot())
 
-    public init(index: IndexDatabase, refreshIntervalMs: Int64 = 2000, logger: Logger) {
+    public init(index: IndexDatabase, refreshIntervalMs: Int64 = 2000, dataDirectory: String = "", logger: Logger) {
         self.index = index
+        self.dataDirectory = dataDirectory
         self.refreshInterval = refreshIntervalMs
         self.logger = logger
     }
@@ -57,7 +63,7 @@ public final class APIKeyAuthenticator: Sendable {
     /// The key for the text after `Bearer `.
     /// - Throws: ``Failure`` (invalid, revoked, expired), or a database error while re-reading.
     public func authenticate(_ presented: Substring, nowMs: Int64) throws -> APIKeyInfo {
-        guard APIKeys.isWellFormed(presented) else { throw Failure.invalid }
+        guard APIKeys.isWellFormed(presented) else { throw Failure.malformed }
         let prefix = APIKeys.prefix(of: presented)
         let hash = APIKeys.hash(presented)
         // One caller re-reads a stale copy; the others go on with it meanwhile.
@@ -79,7 +85,7 @@ public final class APIKeyAuthenticator: Sendable {
                 key = Self.match(fresh, hash)
             }
         }
-        guard let key else { throw Failure.invalid }
+        guard let key else { throw Failure.unknown(prefix: prefix) }
         if let revoked = key.revokedAt, revoked <= nowMs { throw Failure.revoked(at: revoked) }
         if let expires = key.expiresAt, expires <= nowMs { throw Failure.expired(at: expires) }
         return key

@@ -53,7 +53,8 @@ struct Authorizer: Sendable {
             key = try keys.authenticate(presented, nowMs: nowMs)
         } catch let failure as APIKeyAuthenticator.Failure {
             switch failure {
-            case .invalid: throw APIError.invalidKey()
+            case .malformed: throw APIError.invalidKey()
+            case .unknown(let prefix): throw APIError.unknownKey(prefix: prefix, dataDirectory: keys.dataDirectory)
             case .revoked(let at):
                 throw APIError(.unauthorized, code: "KEY_REVOKED", message: "API key was revoked on \(UTCTimestamp.format(at))")
             case .expired(let at):

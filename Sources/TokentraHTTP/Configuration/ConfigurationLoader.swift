@@ -140,6 +140,15 @@ public struct ConfigurationKey: Sendable {
                 c.logLevel = t
                 return true
             }),
+        ConfigurationKey(
+            key: "log.format", kind: .string,
+            help: "Log line format on stderr: text, or json (one object per line: timestamp, level, label, message, metadata) for journald/Loki.",
+            flag: "--log-format", read: { $0.logFormat },
+            apply: { c, t in
+                guard ["text", "json"].contains(t) else { return false }
+                c.logFormat = t
+                return true
+            }),
     ]
 }
 

@@ -125,9 +125,7 @@ struct HealthController: Sendable {
             metrics.updateStore(unsealed: unsealed, segments: totals.count, bytes: totals.bytes, rows: totals.rows)
         }
         _ = try? rollupLag(now: wallClock())
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(16 * 1024)
-        registry.emit(into: &buffer)
+        let buffer = MetricsExposition.render(registry)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))

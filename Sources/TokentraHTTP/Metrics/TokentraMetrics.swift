@@ -2,30 +2,34 @@ import CoreMetrics
 import Prometheus
 import SegmentStore
 import Synchronization
+import TokentraCore
 
 /// Every metric the daemon exports, created once from one `MetricsFactory`.
 ///
-/// Names are dotted (`tokentra.ingest.events`); the Prometheus factory made by
+/// Names are dotted (`tokentra.ingest.events.total`); the Prometheus factory made by
 /// ``makePrometheusFactory(registry:)`` turns the dots into underscores, so `/metrics` shows
-/// `tokentra_ingest_events{result="stored"}`.
+/// `tokentra_ingest_events_total{result="stored"}`. Names follow the Prometheus naming guide:
+/// counters end in `_total`, units are base units (`_seconds`, `_bytes`) before it; every family
+/// needs help text in ``MetricsExposition/help``.
 ///
 /// | metric | type | dimensions |
 /// |---|---|---|
-/// | `tokentra_ingest_events` | counter | `result` (stored, duplicate, rejected), `reason` (error code for rejected) |
+/// | `tokentra_build_info` | gauge (always 1) | `version`, `commit` |
+/// | `tokentra_ingest_events_total` | counter | `result` (stored, duplicate, rejected), `reason` (error code for rejected) |
 /// | `tokentra_ingest_batch_size` | histogram | |
 /// | `tokentra_ingest_ack_duration_seconds` | histogram | (request received → durable in the WAL) |
-/// | `tokentra_ingest_storage_full` | counter | |
+/// | `tokentra_ingest_storage_full_total` | counter | |
 /// | `tokentra_otlp_spans_total` | counter | `result` (stored, duplicate, skipped, rejected), `reason` (skip reason or error code) |
 /// | `tokentra_otlp_requests_total` | counter | `result` (ok, partial, invalid) |
-/// | `tokentra_wal_fsyncs`, `tokentra_wal_fsync_seconds`, `tokentra_wal_bytes` | counter | |
+/// | `tokentra_wal_fsyncs_total`, `tokentra_wal_fsync_seconds_total`, `tokentra_wal_written_bytes_total` | counter | |
 /// | `tokentra_wal_last_fsync_seconds` | gauge | |
 /// | `tokentra_store_unsealed_events`, `tokentra_segments`, `tokentra_segment_bytes`, `tokentra_segment_rows` | gauge | |
 /// | `tokentra_job_duration_seconds` | histogram | `job` |
-/// | `tokentra_job_runs` | counter | `job`, `result` (ok, error, skipped) |
+/// | `tokentra_job_runs_total` | counter | `job`, `result` (ok, error, skipped) |
 /// | `tokentra_rollup_lag_seconds`, `tokentra_rollup_pending_buckets` | gauge | |
-/// | `tokentra_retention_bytes_freed`, `tokentra_retention_segments_deleted` | counter | |
+/// | `tokentra_retention_freed_bytes_total`, `tokentra_retention_segments_deleted_total` | counter | |
 /// | `tokentra_retention_last_success_timestamp_seconds` | gauge | |
-/// | `tokentra_http_requests` | counter | `route`, `method`, `status` |
+/// | `tokentra_http_requests_total` | counter | `route`, `method`, `status` |
 /// | `tokentra_http_request_duration_seconds` | histogram | `route` |
 public final class TokentraMetrics: Sendable {
     let factory: any MetricsFactory
@@ -54,6 +58,7 @@ public final class TokentraMetrics: Sendable {
     let retentionBytesFreed: CoreMetrics.Counter
     let retentionSegmentsDeleted: CoreMetrics.Counter
     let retentionLastSuccess: CoreMetrics.Gauge
+    let buildInfo: CoreMetrics.Gauge
     let jobs = Mutex<[String: (CoreMetrics.Timer, CoreMetrics.Counter, CoreMetrics.Counter, CoreMetrics.Counter)]>([:])
     let http = Mutex<[HTTPKey: CoreMetrics.Counter]>([:])
     let httpDurations = Mutex<[String: CoreMetrics.Timer]>([:])
@@ -67,14 +72,14 @@ public final class TokentraMetrics: Sendable {
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
-        eventsStored = CoreMetrics.Counter(label: "tokentra.ingest.events", dimensions: [("result", "stored"), ("reason", "")], factory: factory)
-        eventsDuplicate = CoreMetrics.Counter(label: "tokentra.ingest.events", dimensions: [("result", "duplicate"), ("reason", "")], factory: factory)
+        eventsStored = CoreMetrics.Counter(label: "tokentra.ingest.events.total", dimensions: [("result", "stored"), ("reason", "")], factory: factory)
+        eventsDuplicate = CoreMetrics.Counter(label: "tokentra.ingest.events.total", dimensions: [("result", "duplicate"), ("reason", "")], factory: factory)
         batchSize = CoreMetrics.Recorder(label: "tokentra.ingest.batch.size", dimensions: [], aggregate: true, factory: factory)
         ackDuration = CoreMetrics.Timer(label: "tokentra.ingest.ack.duration.seconds", dimensions: [], factory: factory)
-        storageFull = CoreMetrics.Counter(label: "tokentra.ingest.storage_full", dimensions: [], factory: factory)
-        walFsyncs = CoreMetrics.Counter(label: "tokentra.wal.fsyncs", dimensions: [], factory: factory)
-        walFsyncSeconds = CoreMetrics.FloatingPointCounter(label: "tokentra.wal.fsync.seconds", dimensions: [], factory: factory)
-        walBytes = CoreMetrics.Counter(label: "tokentra.wal.bytes", dimensions: [], factory: factory)
+        storageFull = CoreMetrics.Counter(label: "tokentra.ingest.storage_full.total", dimensions: [], factory: factory)
+        walFsyncs = CoreMetrics.Counter(label: "tokentra.wal.fsyncs.total", dimensions: [], factory: factory)
+        walFsyncSeconds = CoreMetrics.FloatingPointCounter(label: "tokentra.wal.fsync.seconds.total", dimensions: [], factory: factory)
+        walBytes = CoreMetrics.Counter(label: "tokentra.wal.written.bytes.total", dimensions: [], factory: factory)
         walLastFsync = CoreMetrics.Gauge(label: "tokentra.wal.last_fsync.seconds", dimensions: [], factory: factory)
         unsealed = CoreMetrics.Gauge(label: "tokentra.store.unsealed_events", dimensions: [], factory: factory)
         segments = CoreMetrics.Gauge(label: "tokentra.segments", dimensions: [], factory: factory)
@@ -82,14 +87,17 @@ public final class TokentraMetrics: Sendable {
         segmentRows = CoreMetrics.Gauge(label: "tokentra.segment.rows", dimensions: [], factory: factory)
         quarantined = CoreMetrics.Gauge(label: "tokentra.segments.quarantined", dimensions: [], factory: factory)
         dedupIDs = CoreMetrics.Gauge(label: "tokentra.dedup.cached_ids", dimensions: [], factory: factory)
-        dedupDays = CoreMetrics.Gauge(label: "tokentra.dedup.cached_days", dimensions: [], factory: factory)
+        dedupDays = CoreMetrics.Gauge(label: "tokentra.dedup.cached_partitions", dimensions: [], factory: factory)
         dedupBytes = CoreMetrics.Gauge(label: "tokentra.dedup.memory.bytes", dimensions: [], factory: factory)
         memtableBytes = CoreMetrics.Gauge(label: "tokentra.memtable.bytes", dimensions: [], factory: factory)
         rollupLag = CoreMetrics.Gauge(label: "tokentra.rollup.lag.seconds", dimensions: [], factory: factory)
         rollupPending = CoreMetrics.Gauge(label: "tokentra.rollup.pending_buckets", dimensions: [], factory: factory)
-        retentionBytesFreed = CoreMetrics.Counter(label: "tokentra.retention.bytes_freed", dimensions: [], factory: factory)
-        retentionSegmentsDeleted = CoreMetrics.Counter(label: "tokentra.retention.segments_deleted", dimensions: [], factory: factory)
+        retentionBytesFreed = CoreMetrics.Counter(label: "tokentra.retention.freed.bytes.total", dimensions: [], factory: factory)
+        retentionSegmentsDeleted = CoreMetrics.Counter(label: "tokentra.retention.segments_deleted.total", dimensions: [], factory: factory)
         retentionLastSuccess = CoreMetrics.Gauge(label: "tokentra.retention.last_success.timestamp.seconds", dimensions: [], factory: factory)
+        buildInfo = CoreMetrics.Gauge(
+            label: "tokentra.build_info", dimensions: [("version", BuildInfo.version), ("commit", BuildInfo.commit)], factory: factory)
+        buildInfo.record(1)
     }
 
     /// Records a successful retention run: what it freed, and when (Unix seconds).
@@ -130,7 +138,7 @@ public final class TokentraMetrics: Sendable {
     func rejectedCounter(_ reason: String) -> CoreMetrics.Counter {
         rejected.withLock { all in
             if let c = all[reason] { return c }
-            let c = CoreMetrics.Counter(label: "tokentra.ingest.events", dimensions: [("result", "rejected"), ("reason", reason)], factory: factory)
+            let c = CoreMetrics.Counter(label: "tokentra.ingest.events.total", dimensions: [("result", "rejected"), ("reason", reason)], factory: factory)
             all[reason] = c
             return c
         }
@@ -172,9 +180,9 @@ public final class TokentraMetrics: Sendable {
             if let j = all[name] { return j }
             let j = (
                 CoreMetrics.Timer(label: "tokentra.job.duration.seconds", dimensions: [("job", name)], factory: factory),
-                CoreMetrics.Counter(label: "tokentra.job.runs", dimensions: [("job", name), ("result", "ok")], factory: factory),
-                CoreMetrics.Counter(label: "tokentra.job.runs", dimensions: [("job", name), ("result", "error")], factory: factory),
-                CoreMetrics.Counter(label: "tokentra.job.runs", dimensions: [("job", name), ("result", "skipped")], factory: factory)
+                CoreMetrics.Counter(label: "tokentra.job.runs.total", dimensions: [("job", name), ("result", "ok")], factory: factory),
+                CoreMetrics.Counter(label: "tokentra.job.runs.total", dimensions: [("job", name), ("result", "error")], factory: factory),
+                CoreMetrics.Counter(label: "tokentra.job.runs.total", dimensions: [("job", name), ("result", "skipped")], factory: factory)
             )
             all[name] = j
             return j
@@ -197,7 +205,7 @@ public final class TokentraMetrics: Sendable {
         let counter = http.withLock { all in
             if let c = all[key] { return c }
             let c = CoreMetrics.Counter(
-                label: "tokentra.http.requests", dimensions: [("route", route), ("method", method), ("status", String(status))],
+                label: "tokentra.http.requests.total", dimensions: [("route", route), ("method", method), ("status", String(status))],
                 factory: factory)
             all[key] = c
             return c

@@ -63,6 +63,14 @@ extension APIError {
     static func invalidKey() -> APIError {
         APIError(.unauthorized, code: "INVALID_API_KEY", message: "Invalid API key. Expected a key of the form tt_live_... or tt_test_... created with `tokentra keys create`")
     }
+    /// A well-formed key that this daemon's data directory does not hold: usually a key created
+    /// with `tokentra keys create --data-dir` for another directory than the one `serve` uses.
+    static func unknownKey(prefix: String, dataDirectory: String) -> APIError {
+        let directory = dataDirectory.isEmpty ? "this daemon's data directory" : "the data directory \(dataDirectory)"
+        return APIError(
+            .unauthorized, code: "INVALID_API_KEY",
+            message: "Unknown API key \(prefix)…: no key in \(directory) matches it. Keys belong to one data directory: create one with `tokentra keys create --data-dir \(dataDirectory.isEmpty ? "DIR" : dataDirectory) …` (the --data-dir the daemon was started with)")
+    }
     static func internalError() -> APIError {
         APIError(.internalServerError, code: "INTERNAL_ERROR", message: "Internal server error")
     }
