@@ -4,7 +4,7 @@ SWIFT ?= swift
 DATA_DIR ?= ./data
 PREFIX ?= /usr/local
 
-.PHONY: deps test-deps build release run install test bench clean
+.PHONY: deps test-deps test-python build release run install test bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -30,7 +30,11 @@ install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 .build/release/tokentra $(DESTDIR)$(PREFIX)/bin/tokentra
 
-test: test-deps
+# The real OpenTelemetry Python SDK for the OTLP tests (.venv-test/, pinned, from PyPI).
+test-python:
+	./scripts/test-python-env.sh
+
+test: test-deps test-python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

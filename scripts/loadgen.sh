@@ -4,13 +4,16 @@
 # event new), then reports events/s, latency percentiles (time to the durable ack), and the
 # daemon's CPU time and peak RSS.
 #
-# Usage: scripts/loadgen.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-b BATCH] [-D DATA_DIR] [--debug]
+# Usage: scripts/loadgen.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-b BATCH] [-D DATA_DIR] [--otlp] [--debug]
+# --otlp drives POST /v1/traces instead: OTLP/HTTP protobuf bodies of BATCH (default 512) GenAI
+# spans encoded by the real OpenTelemetry Python SDK (scripts/otlp-bench-body.py, needs
+# .venv-test from scripts/test-python-env.sh), every span new (scripts/loadgen-otlp.lua).
 # -D serves an existing data directory (e.g. one holding 30 days of history) instead of a fresh one;
 # the load then goes to today's (org, day), so the history must not cost memory.
 # Needs wrk (apt-get install wrk). Sends traffic to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-connections=8 threads=1 duration=15 batch=100 config=release datadir=
+connections=8 threads=1 duration=15 batch= config=release datadir= otlp=
 while [ $# -gt 0 ]; do
     case "$1" in
         -c) connections=$2; shift 2 ;;
@@ -19,9 +22,11 @@ while [ $# -gt 0 ]; do
         -b) batch=$2; shift 2 ;;
         -D) datadir=$2; shift 2 ;;
         --debug) config=debug; shift ;;
+        --otlp) otlp=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+batch=${batch:-$([ -n "$otlp" ] && echo 512 || echo 100)}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 [ "$config" = debug ] || swift build -c release --product tokentra >/dev/null
 bin=.build/$config/tokentra
@@ -40,15 +45,21 @@ port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/out"
 ticks=$(getconf CLK_TCK)
 cpu_start=$(awk '{print $14+$15}' /proc/$pid/stat)
 start=$(date +%s.%N)
-TOKENTRA_KEY=$key BATCH=$batch /usr/bin/time -f "%U %S" -o "$dir/wrk.cpu" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s scripts/loadgen.lua \
-    "http://127.0.0.1:$port/api/v1/sdk/ingest" > "$dir/wrk.txt"
+script=scripts/loadgen.lua path=/api/v1/sdk/ingest metric=tokentra_ingest_events_total
+if [ -n "$otlp" ]; then
+    ./scripts/test-python-env.sh
+    .venv-test/bin/python scripts/otlp-bench-body.py "$dir/otlp-body.pb" "$batch"
+    script=scripts/loadgen-otlp.lua path=/v1/traces metric=tokentra_otlp_spans_total
+fi
+TOKENTRA_KEY=$key BATCH=$batch OTLP_BODY="$dir/otlp-body.pb" /usr/bin/time -f "%U %S" -o "$dir/wrk.cpu" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$script" \
+    "http://127.0.0.1:$port$path" > "$dir/wrk.txt"
 end=$(date +%s.%N)
 cpu_end=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 cat "$dir/wrk.txt"
 curl -s "http://127.0.0.1:$port/metrics" > "$dir/metrics.txt"
-stored=$(awk -F' ' '/^tokentra_ingest_events_total\{result="stored"/ {print $2}' "$dir/metrics.txt")
-grep -E '^tokentra_(dedup|memtable|store_unsealed|segments |wal_)' "$dir/metrics.txt" || true
+stored=$(awk -F' ' "/^$metric\\{result=\"stored\"/ {print \$2}" "$dir/metrics.txt")
+grep -E '^tokentra_(dedup|memtable|store_unsealed|segments |wal_|otlp_)' "$dir/metrics.txt" || true
 python3 - "$dir/wrk.txt" "$batch" "$start" "$end" "$cpu_start" "$cpu_end" "$ticks" "$rss" "${stored:-0}" "$connections" "$dir/wrk.cpu" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

@@ -5,9 +5,11 @@
 ///
 /// | sent | stored |
 /// |---|---|
-/// | `bedrock`, `aws_bedrock`, `aws-bedrock`, `amazon_bedrock` | `aws` |
-/// | `gemini`, `vertex`, `vertex_ai`, `vertex-ai`, `google_vertex` | `google` |
-/// | `azure_openai`, `azure-openai` | `azure` |
+/// | `bedrock`, `aws_bedrock`, `aws-bedrock`, `amazon_bedrock`, `aws.bedrock` | `aws` |
+/// | `gemini`, `vertex`, `vertex_ai`, `vertex-ai`, `google_vertex`, `gcp.gemini`, `gcp.vertex_ai`, `gcp.gen_ai` | `google` |
+/// | `azure_openai`, `azure-openai`, `azure.ai.openai`, `azure.ai.inference`, `az.ai.openai`, `az.ai.inference` | `azure` |
+///
+/// (The dotted names are OpenTelemetry's `gen_ai.provider.name` / `gen_ai.system` values.)
 ///
 /// ```swift
 /// ProviderName.normalize("Bedrock")   // "aws"
@@ -19,6 +21,9 @@ public enum ProviderName {
         "bedrock": "aws", "aws_bedrock": "aws", "aws-bedrock": "aws", "amazon_bedrock": "aws",
         "gemini": "google", "vertex": "google", "vertex_ai": "google", "vertex-ai": "google", "google_vertex": "google",
         "azure_openai": "azure", "azure-openai": "azure",
+        // OpenTelemetry GenAI semantic conventions (gen_ai.provider.name and the older gen_ai.system).
+        "aws.bedrock": "aws", "gcp.gemini": "google", "gcp.vertex_ai": "google", "gcp.gen_ai": "google",
+        "azure.ai.openai": "azure", "azure.ai.inference": "azure", "az.ai.openai": "azure", "az.ai.inference": "azure",
     ]
 
     /// ``aliases`` as byte arrays, so the hot path compares bytes instead of hashing a `String`.

@@ -106,6 +106,9 @@ public struct TokentraDaemon: Sendable {
         let ingest = IngestController(
             store: store, decoder: decoder, horizon: horizon, authorizer: authorizer, state: state, metrics: metrics, settings: ingestSettings,
             logger: logger, serverVersion: serverVersion, wallClock: wallClock)
+        let otlp = OTLPController(
+            mapper: GenAISpanMapper(mapping: configuration.otlpMapping, decoder: decoder), horizon: horizon, authorizer: authorizer,
+            bodyReader: ingest.bodyReader, durable: ingest.durable, metrics: metrics, wallClock: wallClock)
         var readiness = ReadinessSettings()
         readiness.minFreeBytes = configuration.readinessMinFreeBytes
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
@@ -122,7 +125,7 @@ public struct TokentraDaemon: Sendable {
         let sdkConfig = SDKConfigController(
             support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
             maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
-        return ingest.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
+        return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
     }
 
     /// Webhook delivery settings from the configuration.

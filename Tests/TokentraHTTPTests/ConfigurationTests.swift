@@ -52,6 +52,17 @@ import UsageIndex
         #expect(ConfigurationLoader.describe(loaded).contains(#""server.port":{"value":"9200","source":"flag""#))
     }
 
+    @Test func otlpAttributeMappings() throws {
+        let values = try ConfigurationLoader.parseTOML("[otlp]\nteam_attributes = \"app.team,tokentra.team\"\n")
+        let loaded = try ConfigurationLoader.load(fileValues: values, environment: ["TOKENTRA_OTLP_SKIPPED_OPERATIONS": ""], flags: [:])
+        #expect(loaded.configuration.otlpMapping.team == ["app.team", "tokentra.team"])
+        #expect(loaded.configuration.otlpMapping.skippedOperations == [])
+        #expect(loaded.configuration.otlpMapping.project == ["tokentra.project", "service.name"])
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(fileValues: ["otlp.team_attributes": "a, b"], environment: [:], flags: [:])
+        }
+    }
+
     @Test func errorsNameTheKeyAndSource() throws {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parseTOML("[server\nport = 1") }
         do {

@@ -63,6 +63,19 @@ public struct ConfigurationKey: Sendable {
             })
     }
 
+    /// A comma-separated list of attribute names (no empty names, no spaces); `""` is the empty list.
+    static func attributes(_ key: String, _ path: any WritableKeyPath<TokentraConfiguration, [String]> & Sendable, _ help: String) -> ConfigurationKey {
+        ConfigurationKey(
+            key: key, kind: .string, help: help, flag: nil, read: { $0[keyPath: path].joined(separator: ",") },
+            apply: { c, text in
+                if text.isEmpty { c[keyPath: path] = []; return true }
+                let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard names.allSatisfy({ !$0.isEmpty && !$0.contains(" ") && $0.utf8.count <= 255 }) else { return false }
+                c[keyPath: path] = names
+                return true
+            })
+    }
+
     /// Every key, in README order.
     public static let all: [ConfigurationKey] = [
         ConfigurationKey(
@@ -95,6 +108,14 @@ public struct ConfigurationKey: Sendable {
             "Maximum size of a gzip request body after decompression (413 PAYLOAD_TOO_LARGE above)."),
         int("ingest.max_event_age_days", \.maxEventAgeDays, min: -1,
             "-1: events before their org's raw retention horizon are rejected with TIMESTAMP_TOO_OLD (as `tokentra ingest` does); N > 0: N days for every org instead; 0: any age."),
+        attributes("otlp.feature_attributes", \.otlpMapping.feature, "OTLP spans: attributes (span first, then resource; first found wins) giving the event's feature."),
+        attributes("otlp.team_attributes", \.otlpMapping.team, "OTLP spans: attributes giving the event's team."),
+        attributes("otlp.project_attributes", \.otlpMapping.project, "OTLP spans: attributes giving the event's project."),
+        attributes("otlp.cost_center_attributes", \.otlpMapping.costCenter, "OTLP spans: attributes giving the event's cost_center."),
+        attributes("otlp.user_id_attributes", \.otlpMapping.userID, "OTLP spans: attributes giving the event's user_id."),
+        attributes("otlp.environment_attributes", \.otlpMapping.environment, "OTLP spans: attributes giving the event's environment."),
+        attributes("otlp.skipped_operations", \.otlpMapping.skippedOperations,
+                   "OTLP spans: gen_ai.operation.name values that are skipped (not model calls, or sums of the model calls below them)."),
         int64("rate_limit.per_minute", \.rateLimitPerMinute, min: 0,
               "Default requests per API key per minute (0: unlimited); a key's own limit overrides it."),
         int64("rate_limit.per_day", \.rateLimitPerDay, min: 0,

@@ -1,3 +1,5 @@
+import TokentraCore
+
 /// Everything `tokentra serve` can be configured with. Every field has a default; see
 /// ``ConfigurationKey/all`` for the file keys, environment variables and flags that set them
 /// (precedence: flag > environment > config file > default).
@@ -32,6 +34,10 @@ public struct TokentraConfiguration: Sendable, Equatable {
     /// `ingest.max_event_age_days`: -1 (default) = each org's raw retention horizon; N > 0 replaces
     /// it with N days for every org; 0 accepts any age (like `tokentra ingest --max-age-days`).
     public var maxEventAgeDays = -1
+
+    // OTLP
+    /// `otlp.*_attributes`: which span/resource attributes feed the event fields of OTLP spans.
+    public var otlpMapping = OTLPAttributeMapping()
 
     // rate limits and keys
     /// `rate_limit.per_minute`: default requests per key per minute (0 = unlimited).

@@ -43,6 +43,9 @@ struct IngestController: Sendable {
     let serverVersion: String
     let wallClock: @Sendable () -> Int64
 
+    var bodyReader: RequestBodyReader { RequestBodyReader(settings: settings) }
+    var durable: DurableIngest { DurableIngest(store: store, state: state, metrics: metrics, logger: logger, wallClock: wallClock) }
+
     /// The ingest API version reported by `GET /api/v1/sdk/ingest` (the seed's contract).
     static let apiVersion = "1.0"
 
@@ -71,83 +74,11 @@ struct IngestController: Sendable {
         let (key, limit) = try authorizer.authorize(request, scope: .sdkWrite, nowMs: now)
         var headers = limit.headers
         do {
-            let body = try await readBody(request, context)
+            let body = try await bodyReader.read(request, context)
             return try await process(body: body, key: key, now: now, started: started, headers: &headers)
         } catch var error as APIError {
             for field in headers where error.headers[field.name] == nil { error.headers.append(field) }
             throw error
-        }
-    }
-
-    /// Reads the whole body (bounded in size and time) and inflates it when gzip-encoded.
-    func readBody(_ request: Request, _ context: TokentraRequestContext) async throws -> ByteBuffer {
-        var gzip = false
-        if let encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces), !encoding.isEmpty {
-            switch encoding {
-            case "gzip", "x-gzip": gzip = true
-            case "identity": break
-            default:
-                throw APIError(.unsupportedMediaType, code: "UNSUPPORTED_ENCODING",
-                               message: "Content-Encoding '\(encoding)' is not supported (use gzip or identity)")
-            }
-        }
-        let deadline = BodyDeadline(channel: context.channel, timeout: settings.bodyTimeout)
-        let limit = settings.maxBodyBytes
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-            try await drain(request.body, deadline: deadline)
-            throw tooLarge("request body of \(declared) bytes exceeds the limit of \(limit) bytes")
-        }
-        var collected = ByteBuffer()
-        var iterator = request.body.makeAsyncIterator()
-        do {
-            while let chunk = try await iterator.next() {
-                if collected.readableBytes + chunk.readableBytes > limit {
-                    try await drain(iterator, deadline: deadline)
-                    throw tooLarge("request body exceeds the limit of \(limit) bytes")
-                }
-                var chunk = chunk
-                collected.writeBuffer(&chunk)
-            }
-        } catch is BodyTimeoutError {
-            throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT",
-                           message: "request body not received within \(settings.bodyTimeout.nanoseconds / 1_000_000_000) s",
-                           headers: [.connection: "close"])
-        }
-        deadline.disarm()
-        guard gzip else { return collected }
-        do {
-            let inflated = try collected.withUnsafeReadableBytes { raw throws(Gzip.Failure) in
-                try Gzip.decompress(raw, limit: settings.maxDecompressedBytes)
-            }
-            return ByteBuffer(bytes: inflated)
-        } catch .tooLarge(let limit) {
-            throw tooLarge("decompressed request body exceeds the limit of \(limit) bytes")
-        } catch .corrupt(let message) {
-            throw APIError(.badRequest, code: "INVALID_REQUEST", message: message)
-        }
-    }
-
-    func tooLarge(_ message: String) -> APIError {
-        APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: message)
-    }
-
-    /// Reads and discards the rest of a body, so the client finishes sending and can read the
-    /// error; past ``IngestSettings/maxDrainBytes`` or the deadline the connection is closed.
-    func drain<S: AsyncSequence>(_ body: S, deadline: BodyDeadline) async throws where S.Element == ByteBuffer {
-        try await drain(body.makeAsyncIterator(), deadline: deadline)
-    }
-
-    func drain<I: AsyncIteratorProtocol>(_ iterator: I, deadline: BodyDeadline) async throws where I.Element == ByteBuffer {
-        var iterator = iterator
-        var drained = 0
-        do {
-            while let chunk = try await iterator.next() {
-                drained += chunk.readableBytes
-                if drained > settings.maxDrainBytes { return }  // the deadline stays armed and closes the connection
-            }
-            deadline.disarm()
-        } catch {
-            // Timed out or the connection failed: it is closed after the response.
         }
     }
 
@@ -210,25 +141,7 @@ struct IngestController: Sendable {
         var stored = 0
         var duplicates = 0
         if !events.isEmpty {
-            do {
-                let result = try await store.ingest(events)
-                stored = result.stored
-                duplicates = result.duplicateIndices.count
-                state.clearStorageFull()
-            } catch let error as SegmentError where error.code == .storageFull {
-                state.markStorageFull(atMs: wallClock())
-                metrics.storageFull.increment()
-                logger.error("disk full: batch rejected, nothing stored", metadata: ["key.id": "\(key.id)", "batch.events": "\(events.count)"])
-                throw APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "STORAGE_FULL",
-                               message: "The server's disk is full: no event of this batch was stored. Retry later.",
-                               headers: [.retryAfter: "30"])
-            } catch {
-                if !state.isStoreOpen {
-                    throw APIError(.serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: "The server is shutting down; retry",
-                                   headers: [.retryAfter: "5"])
-                }
-                throw error
-            }
+            (stored, duplicates) = try await durable.store(events, keyID: key.id)
         }
         metrics.recordBatch(size: events.count + failures.count, stored: stored, duplicates: duplicates,
                             rejectedCodes: failures.map(\.error.code.rawValue))

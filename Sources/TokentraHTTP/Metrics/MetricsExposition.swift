@@ -36,6 +36,8 @@ enum MetricsExposition {
         "tokentra_retention_last_success_timestamp_seconds": "Unix time of the last successful retention run.",
         "tokentra_http_requests_total": "HTTP requests answered, by route, method and status.",
         "tokentra_http_request_duration_seconds": "HTTP request duration, by route.",
+        "tokentra_otlp_spans_total": "OTLP spans received on /v1/traces, by result (stored, duplicate, skipped, rejected) and reason.",
+        "tokentra_otlp_requests_total": "OTLP export requests on /v1/traces, by result (ok, partial, invalid).",
         "tokentra_webhook_deliveries_total": "Webhook delivery attempts, by result (delivered, failed = will retry, dead).",
         "tokentra_webhook_outbox_depth": "Webhook deliveries waiting in the outbox (pending).",
         "tokentra_webhook_outbox_oldest_pending_age_seconds": "Age of the oldest pending webhook delivery (0 when none).",

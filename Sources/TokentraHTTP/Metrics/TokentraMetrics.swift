@@ -19,6 +19,8 @@ import TokentraCore
 /// | `tokentra_ingest_batch_size` | histogram | |
 /// | `tokentra_ingest_ack_duration_seconds` | histogram | (request received → durable in the WAL) |
 /// | `tokentra_ingest_storage_full_total` | counter | |
+/// | `tokentra_otlp_spans_total` | counter | `result` (stored, duplicate, skipped, rejected), `reason` (skip reason or error code) |
+/// | `tokentra_otlp_requests_total` | counter | `result` (ok, partial, invalid) |
 /// | `tokentra_wal_fsyncs_total`, `tokentra_wal_fsync_seconds_total`, `tokentra_wal_written_bytes_total` | counter | |
 /// | `tokentra_wal_last_fsync_seconds` | gauge | |
 /// | `tokentra_store_unsealed_events`, `tokentra_segments`, `tokentra_segment_bytes`, `tokentra_segment_rows` | gauge | |
@@ -34,6 +36,7 @@ public final class TokentraMetrics: Sendable {
     let eventsStored: CoreMetrics.Counter
     let eventsDuplicate: CoreMetrics.Counter
     let rejected = Mutex<[String: CoreMetrics.Counter]>([:])
+    let otlp = Mutex<[String: CoreMetrics.Counter]>([:])
     let batchSize: CoreMetrics.Recorder
     let ackDuration: CoreMetrics.Timer
     let storageFull: CoreMetrics.Counter
@@ -137,6 +140,35 @@ public final class TokentraMetrics: Sendable {
             if let c = all[reason] { return c }
             let c = CoreMetrics.Counter(label: "tokentra.ingest.events.total", dimensions: [("result", "rejected"), ("reason", reason)], factory: factory)
             all[reason] = c
+            return c
+        }
+    }
+
+    // MARK: OTLP
+
+    /// Counts the spans of one OTLP export request by outcome.
+    func recordOTLPSpans(stored: Int, duplicates: Int, skipped: [String: Int], rejectedCodes: [String]) {
+        if stored > 0 { otlpCounter("tokentra.otlp.spans.total", result: "stored").increment(by: stored) }
+        if duplicates > 0 { otlpCounter("tokentra.otlp.spans.total", result: "duplicate").increment(by: duplicates) }
+        for (reason, n) in skipped where n > 0 { otlpCounter("tokentra.otlp.spans.total", result: "skipped", reason: reason).increment(by: n) }
+        var counts: [String: Int] = [:]
+        for c in rejectedCodes { counts[c, default: 0] += 1 }
+        for (code, n) in counts { otlpCounter("tokentra.otlp.spans.total", result: "rejected", reason: code).increment(by: n) }
+    }
+
+    /// Counts one OTLP export request: `ok`, `partial` (some spans rejected) or `invalid` (400).
+    func recordOTLPRequest(_ result: String) {
+        otlpCounter("tokentra.otlp.requests.total", result: result).increment()
+    }
+
+    func otlpCounter(_ label: String, result: String, reason: String? = nil) -> CoreMetrics.Counter {
+        let id = label + "|" + result + "|" + (reason ?? "")
+        return otlp.withLock { all in
+            if let c = all[id] { return c }
+            var dims = [("result", result)]
+            if label.hasPrefix("tokentra.otlp.spans") { dims.append(("reason", reason ?? "")) }
+            let c = CoreMetrics.Counter(label: label, dimensions: dims, factory: factory)
+            all[id] = c
             return c
         }
     }

@@ -116,6 +116,8 @@ struct TestResponse: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: String
+    /// The body's bytes as received (``body`` is them decoded as UTF-8).
+    var bytes: [UInt8] = []
 
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     /// The body as JSON. Every body read this way is first checked by the strict RFC 8259 parser:
@@ -141,7 +143,7 @@ enum HTTP {
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return TestResponse(
             status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-            body: String(buffer: bytes))
+            body: String(buffer: bytes), bytes: Array(buffer: bytes))
     }
 
     static func ingest(
