@@ -28,6 +28,18 @@ public enum QueryOutput {
         })
     }
 
+    /// A point's or row's exact sums and counts.
+    static func writeSums(_ m: RollupMeasures, to w: inout JSONWriter) {
+        w.field("cost", money: m.totalCost)
+        w.field("tokens", m.totalTokens)
+        w.field("requests", m.requests)
+        w.field("errors", m.errors)
+        w.field("cache_hits", m.cacheHits)
+        w.field("input_tokens", m.inputTokens)
+        w.field("output_tokens", m.outputTokens)
+        w.field("cached_tokens", m.cachedTokens)
+    }
+
     /// Latency and time-to-first-token statistics: averages and percentiles over the events that
     /// reported them (their counts alongside); `null` when none did.
     static func writeLatency(_ m: RollupMeasures, _ l: LatencyPercentiles, _ t: LatencyPercentiles, to w: inout JSONWriter) {
@@ -59,14 +71,7 @@ public enum QueryOutput {
                         a.object { e in
                             e.field("date", p.label)
                             e.field("start", timestamp(p.startMs))
-                            e.field("cost", money: m.totalCost)
-                            e.field("tokens", m.totalTokens)
-                            e.field("requests", m.requests)
-                            e.field("errors", m.errors)
-                            e.field("cache_hits", m.cacheHits)
-                            e.field("input_tokens", m.inputTokens)
-                            e.field("output_tokens", m.outputTokens)
-                            e.field("cached_tokens", m.cachedTokens)
+                            writeSums(m, to: &e)
                             writeLatency(m, p.latency, p.ttft, to: &e)
                         }
                     }
@@ -114,14 +119,7 @@ public enum QueryOutput {
                     let m = row.measures
                     a.object { e in
                         for (name, value) in keyCells(r.breakdown, row.key) { e.field(name, value) }
-                        e.field("cost", money: m.totalCost)
-                        e.field("tokens", m.totalTokens)
-                        e.field("requests", m.requests)
-                        e.field("errors", m.errors)
-                        e.field("cache_hits", m.cacheHits)
-                        e.field("input_tokens", m.inputTokens)
-                        e.field("output_tokens", m.outputTokens)
-                        e.field("cached_tokens", m.cachedTokens)
+                        writeSums(m, to: &e)
                         e.field("percentage", row.percentage)
                         writeLatency(m, row.latency, row.ttft, to: &e)
                     }
