@@ -46,10 +46,6 @@ struct RawScan: Sendable {
         var ttftDigest: TDigest { TDigest(ttfts) }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// Scans `segments` (skipping those outside the ranges) and the unsealed events.
     func run(segments: [SegmentRecord], unsealed: [UsageEvent]) throws -> [Key: Group] {
         let wanted = segments.filter { s in ranges.contains { s.minTs < $0.1 && s.maxTs >= $0.0 } }
