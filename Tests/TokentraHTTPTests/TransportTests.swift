@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import SegmentStore
+import Synchronization
 import Testing
 import TokentraCore
 import TokentraHTTP
@@ -170,6 +171,8 @@ import UsageIndex
         let d = try await TestDaemon.start()
         let (key, _) = try d.createKey()
         let dir = d.store.configuration.dataDirectory
+        final class Counter: Sendable { let value = Atomic<Int>(0) }
+        let ackedRequests = Counter()
         let results = try await withThrowingTaskGroup(of: [String].self) { group in
             for _ in 0..<8 {
                 group.addTask {
@@ -178,15 +181,21 @@ import UsageIndex
                         let ids = (0..<20).map { _ in UUID().uuidString.lowercased() }
                         // After the shutdown the client's connection attempts are refused (short timeout:
                         // the HTTP client would otherwise retry connecting until its deadline).
-                        guard let r = try? await HTTP.ingest(d, key: key, body: Payload.batch(ids.map { Payload.event(id: $0) }), timeout: 2),
+                        guard let r = try? await HTTP.ingest(d, key: key, body: Payload.batch(ids.map { Payload.event(id: $0) }), timeout: 5),
                             r.status == 200
                         else { break }
                         acked += ids
+                        ackedRequests.value.add(1, ordering: .relaxed)
                     }
                     return acked
                 }
             }
-            try await Task.sleep(for: .milliseconds(150))
+            // Shut down mid-stream: once requests are being acknowledged (on a loaded machine the
+            // first ones can take seconds), not after a fixed delay.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ackedRequests.value.load(ordering: .relaxed) < 3 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             try await d.stop(keepDirectory: true)
             var all: [String] = []
             for try await r in group { all += r }
