@@ -98,11 +98,16 @@ final class DaemonProcess: Sendable {
 
 /// Runs a CLI command of the binary to completion (on a Dispatch thread).
 func runCLI(_ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await runProgram(DaemonProcess.binary, args, environment: environment)
+}
+
+/// Runs a program to completion on a Dispatch thread (never blocking the cooperative pool).
+func runProgram(_ path: String, _ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await withCheckedThrowingContinuation { c in
         DispatchQueue.global().async {
             do {
                 let p = Process()
-                p.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+                p.executableURL = URL(fileURLWithPath: path)
                 p.arguments = args
                 var env = ProcessInfo.processInfo.environment
                 for (k, v) in environment { env[k] = v }
