@@ -156,9 +156,15 @@ import UsageIndex
         let spends: [Decimal] = [Decimal(string: "0.6")!, Decimal(string: "0.9")!, Decimal(string: "1.1")!]
         let reached = spends.map { s in [50, 80, 100].filter { Decimal($0) * Decimal(string: "0.01")! <= s } }
         #expect(reached == [[50], [50, 80], [50, 80, 100]])
-        #expect(try d.index.budgetCrossings(budgetID: budgetID, orgID: "org_a").map(\.threshold) == [BudgetCrossing.forecastThreshold, 50, 80, 100])
-        // Besides: one budget.forecast (0.9 early in the day runs ahead of 1.00), not subscribed, so not sent.
-        #expect(try d.index.notificationEvents(orgID: "org_a").map(\.type).sorted() == ["budget.exceeded", "budget.forecast", "budget.warning", "budget.warning"])
+        // Besides, depending on the time of day the test runs at, at most one budget.forecast (spend
+        // 0.6 before 14:24 UTC or 0.9 before 21:36 runs ahead of 1.00; none in the first hour): not
+        // subscribed, so never sent. The forecast itself is tested on a fixed clock in BudgetAPITests.
+        let crossings = try d.index.budgetCrossings(budgetID: budgetID, orgID: "org_a").map(\.threshold)
+        #expect(crossings.filter { $0 != BudgetCrossing.forecastThreshold } == [50, 80, 100])
+        #expect(crossings.filter { $0 == BudgetCrossing.forecastThreshold }.count <= 1)
+        let types = try d.index.notificationEvents(orgID: "org_a").map(\.type)
+        #expect(types.filter { $0 != "budget.forecast" }.sorted() == ["budget.exceeded", "budget.warning", "budget.warning"])
+        #expect(types.filter { $0 == "budget.forecast" }.count == crossings.filter { $0 == BudgetCrossing.forecastThreshold }.count)
         #expect(try d.index.notificationEvents(orgID: "org_b").isEmpty)
 
         // The delivery log says how many attempts each took.
