@@ -13,8 +13,8 @@ extension DayRollup {
     /// instead of being re-merged.
     mutating func mergedRow(_ p: Prepared, stored: [StoredBucket], bucketStart: Int64, computedAt: Int64,
                             keepUntouched: Bool = false) -> RollupRow? {
-        let (counts, slotsByDimension, orders, grouped, keyOrder, cross, sketches) =
-            (p.counts, p.slotsByDimension, p.orders, p.grouped, p.keyOrder, p.cross, p.sketches)
+        let (counts, slotsByDimension, orders, grouped, keyOrder, sketches) =
+            (p.counts, p.slotsByDimension, p.orders, p.grouped, p.keyOrder, p.sketches)
         var scratch = BlobWriter(capacity: 4096)
         var dayStored = Stored(
             sums: counts.map { [RollupMeasures](repeating: RollupMeasures(), count: $0) },
@@ -57,20 +57,18 @@ extension DayRollup {
                 for h in 0..<24 { daySums[d][v].add(sums[d][v * 24 + h]) }
             }
         }
-        var dayCross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 1) }
+        // The stored cells plus the new events' (the same sums as adding the hourly cells up).
+        var dayCross = Self.breakdownAttributes.enumerated().map { b, a in
+            CrossTable(pairs: pairs.count, values: counts[2 + a], buckets: 1, cells: events + dayStored.cross[b].count)
+        }
         for (b, a) in Self.breakdownAttributes.enumerated() {
-            for p in 0..<pairs.count {
-                for v in 0..<counts[2 + a] {
-                    var cell = dayStored.cross[b][p * counts[2 + a] + v] ?? Cell()
-                    for h in 0..<24 {
-                        let c = cross[b].cell(pair: p, value: v, bucket: h, buckets: 24)
-                        cell.requests += c.requests
-                        cell.cost += c.cost
-                    }
-                    if cell.requests > 0 {
-                        dayCross[b].add(pair: p, value: v, bucket: 0, buckets: 1, requests: cell.requests, cost: cell.cost)
-                    }
-                }
+            let values = counts[2 + a]
+            for (key, cell) in dayStored.cross[b] where cell.requests > 0 {
+                dayCross[b].add(pair: key / values, value: key % values, bucket: 0, buckets: 1, requests: cell.requests, cost: cell.cost)
+            }
+            for e in 0..<events {
+                dayCross[b].add(pair: Int(evPair[e]), value: Int(evAttr[a][e]), bucket: 0, buckets: 1, requests: 1,
+                                cost: Int128(evMeasures[e].totalCost))
             }
         }
 
