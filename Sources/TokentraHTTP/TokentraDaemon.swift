@@ -247,7 +247,11 @@ public struct TokentraDaemon: Sendable {
             services: makeServices(onListening: onListening).map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         config.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeoutSeconds)
-        config.maximumCancellationDuration = .seconds(5)
+        // After a failed graceful shutdown, services get this long to react to cancellation before
+        // the process aborts (swift-service-lifecycle's fatalError). Generous: on a loaded 2-core
+        // machine a service blocked in an fsync can take seconds, and aborting loses nothing the
+        // WAL holds but fails every other daemon sharing the process (the in-process tests).
+        config.maximumCancellationDuration = .seconds(30)
         return ServiceGroup(configuration: config)
     }
 
