@@ -29,17 +29,17 @@ enum OverviewPage {
         main{max-width:1000px;margin:0 auto;padding:1rem}
         section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
         h2{font-size:1rem;margin:0 0 .5rem}.muted{color:var(--muted)}.big{font-size:1.6rem;font-weight:600;margin:.1rem 0}
-        .stats{display:flex;flex-wrap:wrap;gap:1.5rem}.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.grid section{margin:0}
-        svg{width:100%;height:auto;display:block}svg text{font-size:11px;fill:var(--muted)}rect.day{fill:var(--bar)}line.axis{stroke:var(--line)}
+        .stats{display:flex;flex-wrap:wrap;gap:1.5rem}
+        svg{width:100%;height:auto;display:block}svg text{font-size:10px;fill:var(--muted)}rect.day{fill:var(--bar)}line.axis{stroke:var(--line)}
         .scroll{overflow-x:auto}table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
         th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);white-space:nowrap}th{font-weight:600;color:var(--muted)}
-        td.n,th.n{text-align:right}td.name{white-space:normal;word-break:break-word}.over{color:var(--bad);font-weight:600}
+        td.n,th.n{text-align:right}td.name{white-space:normal;overflow-wrap:anywhere;min-width:7rem}.over{color:var(--bad);font-weight:600}
         form{display:inline}button{font:inherit;padding:.4rem .9rem;border:1px solid var(--line);border-radius:6px;background:var(--card);cursor:pointer}
         .signin{max-width:420px;margin:12vh auto;padding:0 1rem}.signin section{padding:1.25rem}.signin label{display:block;margin:.75rem 0 .25rem}
         .signin input{width:100%;font:inherit;padding:.5rem;border:1px solid var(--line);border-radius:6px}.signin button{margin-top:1rem;width:100%}
         .error{color:var(--bad);background:#fef3f2;border:1px solid #fecdca;border-radius:6px;padding:.5rem .75rem}
         details summary{cursor:pointer;color:var(--muted);margin-top:.5rem}
-        @media (max-width:640px){main{padding:.5rem}.grid{grid-template-columns:1fr}section{padding:.75rem}.big{font-size:1.35rem}th,td{padding:.3rem .35rem}}
+        @media (max-width:640px){body{font-size:14px}main{padding:.5rem}section{padding:.75rem}.big{font-size:1.35rem}th,td{padding:.3rem .3rem}.share,.phone-hide{display:none}.prov{display:block}td.name{min-width:5.5rem}svg text{font-size:20px}}
         """
 
     /// `'sha256-…'` of ``css`` for the `style-src` directive.
@@ -110,8 +110,7 @@ enum OverviewPage {
             <main>
             """
         body += spend(r)
-        body += "<div class=\"grid\">" + models(r.models) + features(r.features) + "</div>"
-        body += budgets(r.budgets)
+        body += models(r.models) + features(r.features) + budgets(r.budgets)
         body += "<p class=\"muted\">As of \(UTCTimestamp.format(r.asOfMs)). Times and days are UTC. "
         body += "The same numbers: <code>GET /v1/usage?start_date=\(r.startDate)&amp;end_date=\(r.endDate)</code>.</p></main>"
         return document(title: "tokentra overview: \(r.orgID)", body: body)
@@ -138,12 +137,12 @@ enum OverviewPage {
 
     /// The daily bar chart: one bar per day, scaled to the largest day; a `<title>` per bar.
     static func chart(_ points: [UsagePoint]) -> String {
-        let width = 600.0, plotTop = 18.0, plotHeight = 150.0, bottom = plotTop + plotHeight
+        let width = 600.0, plotTop = 28.0, plotHeight = 150.0, bottom = plotTop + plotHeight
         let maxCost = points.map(\.measures.totalCost).max() ?? 0
         let slot = width / Double(max(points.count, 1))
-        var s = "<svg id=\"daily-chart\" viewBox=\"0 0 \(Int(width)) \(Int(bottom + 20))\" role=\"img\" aria-labelledby=\"chart-title\">"
+        var s = "<svg id=\"daily-chart\" viewBox=\"0 0 \(Int(width)) \(Int(bottom + 28))\" role=\"img\" aria-labelledby=\"chart-title\">"
         s += "<title id=\"chart-title\">Spend per day (USD), largest day \(dollars(maxCost))</title>"
-        s += "<text x=\"0\" y=\"11\">max \(dollars(maxCost))</text>"
+        s += "<text x=\"0\" y=\"20\">max \(dollars(maxCost))</text>"
         s += "<line class=\"axis\" x1=\"0\" y1=\"\(bottom)\" x2=\"\(Int(width))\" y2=\"\(bottom)\"/>"
         for (i, p) in points.enumerated() {
             let cost = p.measures.totalCost
@@ -154,8 +153,10 @@ enum OverviewPage {
             s += "<rect class=\"day\" data-date=\"\(escape(p.label))\" data-cost=\"\(money(cost))\" data-requests=\"\(p.measures.requests)\" "
             s += "x=\"\(fmt(x))\" y=\"\(fmt(bottom - h))\" width=\"\(fmt(slot * 0.7))\" height=\"\(fmt(h))\">"
             s += "<title>\(escape(p.label)): \(dollars(cost)), \(p.measures.requests) requests</title></rect>"
-            if i % 7 == 0 || i == points.count - 1 {
-                s += "<text x=\"\(fmt(x))\" y=\"\(fmt(bottom + 15))\">\(escape(String(p.label.suffix(5))))</text>"
+            if (i % 7 == 0 && i + 5 <= points.count) || i == points.count - 1 {
+                let last = i == points.count - 1 && i > 0
+                s += "<text x=\"\(fmt(last ? width : x))\" y=\"\(fmt(bottom + 22))\"\(last ? " text-anchor=\"end\"" : "")>"
+                s += "\(escape(String(p.label.suffix(5))))</text>"
             }
         }
         return s + "</svg>"
@@ -165,15 +166,15 @@ enum OverviewPage {
 
     static func models(_ b: BreakdownResult) -> String {
         var s = "<section id=\"models\"><h2>Top models by spend</h2><div class=\"scroll\"><table><thead><tr><th>Model</th>"
-        s += "<th class=\"n\">Spend</th><th class=\"n\">Share</th><th class=\"n\">Requests</th><th class=\"n\">p95 latency</th></tr></thead><tbody>"
+        s += "<th class=\"n\">Spend</th><th class=\"n share\">Share</th><th class=\"n phone-hide\">Requests</th><th class=\"n\">p95 (ms)</th></tr></thead><tbody>"
         for row in b.rows {
             let m = row.measures
             let model = row.key.value ?? "(none)"
             s += "<tr class=\"model\" data-provider=\"\(escape(row.key.provider))\" data-model=\"\(escape(model))\" data-cost=\"\(money(m.totalCost))\" "
             s += "data-requests=\"\(m.requests)\" data-p95=\"\(number(row.latency.p95))\">"
-            s += "<td class=\"name\">\(escape(model)) <span class=\"muted\">\(escape(row.key.provider))</span></td>"
-            s += "<td class=\"n\">\(dollars(m.totalCost))</td><td class=\"n\">\(fmt(row.percentage))%</td><td class=\"n\">\(m.requests)</td>"
-            s += "<td class=\"n\">\(row.latency.p95.map { number($0) + " ms" } ?? "–")</td></tr>"
+            s += "<td class=\"name\">\(escape(model)) <span class=\"muted prov\">\(escape(row.key.provider))</span></td>"
+            s += "<td class=\"n\">\(dollars(m.totalCost))</td><td class=\"n share\">\(fmt(row.percentage))%</td><td class=\"n phone-hide\">\(m.requests)</td>"
+            s += "<td class=\"n\">\(row.latency.p95.map { number($0) } ?? "–")</td></tr>"
         }
         if b.rows.isEmpty { s += "<tr><td colspan=\"5\" class=\"muted\">No usage in this range.</td></tr>" }
         s += "</tbody></table></div>" + other(b) + "</section>"
@@ -182,13 +183,13 @@ enum OverviewPage {
 
     static func features(_ b: BreakdownResult) -> String {
         var s = "<section id=\"features\"><h2>Top features by spend</h2><div class=\"scroll\"><table><thead><tr><th>Feature</th>"
-        s += "<th class=\"n\">Spend</th><th class=\"n\">Share</th><th class=\"n\">Requests</th></tr></thead><tbody>"
+        s += "<th class=\"n\">Spend</th><th class=\"n share\">Share</th><th class=\"n\">Requests</th></tr></thead><tbody>"
         for row in b.rows {
             let m = row.measures
             let feature = row.key.value ?? "(none)"
             s += "<tr class=\"feature\" data-feature=\"\(escape(feature))\" data-cost=\"\(money(m.totalCost))\" data-requests=\"\(m.requests)\">"
             s += "<td class=\"name\">\(escape(feature))</td><td class=\"n\">\(dollars(m.totalCost))</td>"
-            s += "<td class=\"n\">\(fmt(row.percentage))%</td><td class=\"n\">\(m.requests)</td></tr>"
+            s += "<td class=\"n share\">\(fmt(row.percentage))%</td><td class=\"n\">\(m.requests)</td></tr>"
         }
         if b.rows.isEmpty { s += "<tr><td colspan=\"4\" class=\"muted\">No usage in this range.</td></tr>" }
         s += "</tbody></table></div>" + other(b) + "</section>"
