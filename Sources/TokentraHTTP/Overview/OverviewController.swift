@@ -57,8 +57,15 @@ struct OverviewController: Sendable {
             sessions.endSession(token)
             return Self.html(e.status, OverviewPage.signIn(message: "Your session ended: \(e.message)"), headers: Self.clearCookie)
         }
-        let report = try await reporter.report(orgID: grant.orgID, nowMs: now)
-        return Self.html(.ok, OverviewPage.overview(report))
+        do {
+            return Self.html(.ok, OverviewPage.overview(try await reporter.report(orgID: grant.orgID, nowMs: now)))
+        } catch {
+            // An HTML page, not the JSON error body, for the browser; the cause goes to the log.
+            logger.error("overview page failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))", "error": "\(error)"])
+            return Self.html(.internalServerError, OverviewPage.document(
+                title: "tokentra: error", body: "<main><section><h2>The overview could not be computed</h2><p class=\"error\">"
+                    + OverviewPage.escape("\(error)") + "</p><p><a href=\"/\">Try again</a></p></section></main>"))
+        }
     }
 
     func signIn(_ request: Request, _ context: TokentraRequestContext) async throws -> Response {
