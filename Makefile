@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 deps:
 	./scripts/install-deps.sh
 
-# The test tools too (promtool, from Debian's prometheus package).
+# The test tools too (promtool, from Debian's prometheus package; Debian's chromium for the overview page test).
 test-deps:
 	./scripts/install-deps.sh --test
 

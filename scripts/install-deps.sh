@@ -7,6 +7,8 @@
 #   prometheus    with --test only (`make test`), for its promtool: the tests run
 #                 `promtool check metrics` on /metrics. Debian has no promtool-only package; the
 #                 Prometheus server it brings is stopped and disabled again on a systemd host.
+#   chromium      with --test only: the overview page test renders `GET /` in headless
+#                 Chromium (Tests/TokentraHTTPTests/Overview/OverviewChromiumTests.swift).
 set -euo pipefail
 tests=false
 [ "${1:-}" = "--test" ] && tests=true
@@ -16,6 +18,9 @@ pkg-config --exists libzstd 2>/dev/null || need+=(libzstd-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 installed_prometheus=false
+if $tests && ! command -v chromium >/dev/null 2>&1; then
+    need+=(chromium)
+fi
 if $tests && ! command -v promtool >/dev/null 2>&1; then
     need+=(prometheus)
     installed_prometheus=true

@@ -125,7 +125,14 @@ public struct TokentraDaemon: Sendable {
         let sdkConfig = SDKConfigController(
             support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
             maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
+        let overview = OverviewController(
+            authorizer: authorizer, sessions: overviewSessions,
+            reporter: OverviewReporter(
+                engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), index: store.index,
+                calculator: calculator, snapshot: { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }),
+            logger: logger, wallClock: wallClock, bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds)))
         return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
+            + overview.routes
     }
 
     /// Webhook delivery settings from the configuration.
@@ -153,6 +160,8 @@ public struct TokentraDaemon: Sendable {
     }
 
     private let limiter = RateLimiter()
+    /// Signed-in sessions of the overview page (in memory: a restart signs everybody out).
+    private let overviewSessions = OverviewSessions()
 
     /// The router with every route and the error/metrics middleware.
     public func makeRouter() -> Router<TokentraRequestContext> {

@@ -64,8 +64,13 @@ public final class APIKeyAuthenticator: Sendable {
     /// - Throws: ``Failure`` (invalid, revoked, expired), or a database error while re-reading.
     public func authenticate(_ presented: Substring, nowMs: Int64) throws -> APIKeyInfo {
         guard APIKeys.isWellFormed(presented) else { throw Failure.malformed }
-        let prefix = APIKeys.prefix(of: presented)
-        let hash = APIKeys.hash(presented)
+        return try authenticate(prefix: APIKeys.prefix(of: presented), hash: APIKeys.hash(presented), nowMs: nowMs)
+    }
+
+    /// The key with this prefix and SHA-256 hash, as it stands now (revoked or expired keys throw):
+    /// how a signed-in overview session, which keeps the hash and never the key, is re-checked.
+    /// - Throws: ``Failure`` (unknown, revoked, expired), or a database error while re-reading.
+    public func authenticate(prefix: String, hash: [UInt8], nowMs: Int64) throws -> APIKeyInfo {
         // One caller re-reads a stale copy; the others go on with it meanwhile.
         let (stale, found) = snapshot.withLock { s in
             let stale = !s.reloading && nowMs - s.loadedAtMs >= refreshInterval

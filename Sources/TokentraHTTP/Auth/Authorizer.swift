@@ -48,9 +48,15 @@ struct Authorizer: Sendable {
         } else {
             throw APIError.missingAuth()
         }
+        return try authorize(key: { try keys.authenticate(presented, nowMs: nowMs) }, scope: scope, nowMs: nowMs)
+    }
+
+    /// Checks the key `lookup` finds (a presented key, or a session's key by its hash), its scope and rate limits.
+    /// - Throws: ``APIError`` 401, 403 or 429 as ``authorize(_:scope:nowMs:)``.
+    func authorize(key lookup: () throws -> APIKeyInfo, scope: APIKeyScope, nowMs: Int64) throws -> (APIKeyInfo, LimitState) {
         let key: APIKeyInfo
         do {
-            key = try keys.authenticate(presented, nowMs: nowMs)
+            key = try lookup()
         } catch let failure as APIKeyAuthenticator.Failure {
             switch failure {
             case .malformed: throw APIError.invalidKey()
