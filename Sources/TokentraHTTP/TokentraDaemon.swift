@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Prometheus
 import Query
+import Repricing
 import Rollups
 import SegmentStore
 import ServiceLifecycle
@@ -125,7 +126,10 @@ public struct TokentraDaemon: Sendable {
         let sdkConfig = SDKConfigController(
             support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
             maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
+        let prices = PricesController(
+            support: support, catalog: PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index))
         return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
+            + prices.routes
     }
 
     /// Webhook delivery settings from the configuration.

@@ -92,6 +92,9 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v7-notifications") { db in
             try createNotificationTables(db)
         }
+        m.registerMigration("v8-price-versions-audit") { db in
+            try createRepricingTables(db)
+        }
         return m
     }
 
