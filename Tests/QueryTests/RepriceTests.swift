@@ -27,7 +27,7 @@ actor Observed {
     static let v2: [String: [(from: Int64, input: String, output: String, cached: String)]] = [
         "openai/gpt-4o": [(0, "0.005", "0.015", "0.005"), (day("2026-10-28"), "0.0025", "0.01", "0.00125")],
         "anthropic/claude-3-5-sonnet-20241022": [(0, "0.0031", "0.0155", "0.0003")],
-        // gemini-2.0-flash is not in version 2: its table-costed events become unpriced.
+        // gemini-2.0-flash is not in version 2: its events keep their costs.
     ]
 
     static let v2JSON = """
@@ -53,11 +53,7 @@ actor Observed {
     static func expected(_ e: UsageEvent) -> UsageEvent {
         guard e.orgID == "org_a", e.timestampMs >= from, e.timestampMs < to, e.costSource != .client else { return e }
         var out = e
-        guard let price = v2[e.provider + "/" + e.model]?.last(where: { $0.from <= e.timestampMs }) else {
-            (out.inputCost, out.outputCost, out.cachedCost, out.totalCost) = (.zero, .zero, .zero, .zero)
-            out.costSource = .unpriced
-            return out
-        }
+        guard let price = v2[e.provider + "/" + e.model]?.last(where: { $0.from <= e.timestampMs }) else { return e }
         out.costSource = .priceTable(version: 2)
         if e.wasCached {
             (out.inputCost, out.outputCost, out.cachedCost, out.totalCost) = (.zero, .zero, .zero, .zero)
