@@ -42,6 +42,7 @@ public struct RollupEngine: Sendable {
     let logger: Logger
     let compression: Double
     let parallelism: Int
+    let afterSnapshot: (@Sendable () async throws -> Void)?
 
     /// Data directories with a run in progress in this process.
     static let running = Mutex<Set<String>>([])
@@ -51,12 +52,16 @@ public struct RollupEngine: Sendable {
     ///   - logger: Receives one info line per run, with `job.*` metadata.
     ///   - compression: The t-digest compression of every digest written.
     ///   - parallelism: How many (org, day) groups are computed at once; the number of cores by default.
+    ///   - afterSnapshot: Runs after a run has read its snapshot and before it computes (a test
+    ///     seam: tests compact or seal there to race the run).
     public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
-                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                afterSnapshot: (@Sendable () async throws -> Void)? = nil) {
         self.store = store
         self.logger = logger
         self.compression = compression
         self.parallelism = max(1, parallelism)
+        self.afterSnapshot = afterSnapshot
     }
 
     var index: IndexDatabase { store.index }
@@ -68,6 +73,8 @@ public struct RollupEngine: Sendable {
         var dayStart: Int64
         var hoursMask: UInt32
         var segments: [SegmentRecord]
+        /// Recompute the hours from all segments instead of folding the new events in.
+        var recompute: Bool = true
     }
 
     /// Rolls up every dirty hour that began before `now`, and the days containing them.
@@ -118,6 +125,7 @@ public struct RollupEngine: Sendable {
         let snapshot = try index.rollupSnapshot()
         let marks = snapshot.dirty.filter { $0.hourStart < now }
         let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
+        try await afterSnapshot?()
         let planned = clock.now
 
         // Rows are written while later days are computed, in one transaction that commits only
@@ -214,9 +222,12 @@ public struct RollupEngine: Sendable {
             var dayStart: Int64
         }
         var masks: [Key: UInt32] = [:]
+        var recompute = Set<Key>()
         for m in marks {
             let dayStart = UTC.dayStart(m.hourStart)
-            masks[Key(org: m.orgID, dayStart: dayStart), default: 0] |= 1 << UInt32((m.hourStart - dayStart) / UTC.msPerHour)
+            let key = Key(org: m.orgID, dayStart: dayStart)
+            masks[key, default: 0] |= 1 << UInt32((m.hourStart - dayStart) / UTC.msPerHour)
+            if m.recompute { recompute.insert(key) }
         }
         var byDay: [Key: [SegmentRecord]] = [:]
         for s in segments {
@@ -241,7 +252,7 @@ public struct RollupEngine: Sendable {
                 return span & mask != 0
             }
             work.append(DayWork(orgID: key.org, day: IndexDatabase.dayString(key.dayStart), dayStart: key.dayStart,
-                                hoursMask: mask, segments: relevant))
+                                hoursMask: mask, segments: relevant, recompute: rebuild || recompute.contains(key)))
         }
         // Largest days first, so the parallel tasks finish together.
         return work.sorted {
@@ -260,6 +271,10 @@ public struct RollupEngine: Sendable {
         _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64,
         extra: [SegmentReader] = []
     ) throws -> (RollupDayUpdate, Int) {
+        if !w.recompute, extra.isEmpty,
+           let folded = try fold(w, index: index, directory: directory, compression: compression, computedAt: computedAt) {
+            return folded
+        }
         var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
         for s in w.segments {
             try day.add(segment: SegmentReader(path: directory + "/" + s.file))
@@ -279,7 +294,10 @@ public struct RollupEngine: Sendable {
             }
         }
         let (hourly, daily) = day.rows(stored: stored, computedAt: computedAt)
-        let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily)
+        // Every event of these hours is now in the rows: no segment's events there are unrolled.
+        let settled = w.segments.filter { $0.unrolledHours & w.hoursMask != 0 }.compactMap(\.id)
+        let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily,
+                                     settled: settled, settledHours: w.hoursMask)
         return (update, day.events)
     }
 

@@ -71,7 +71,8 @@ extension SegmentStore {
 
     /// Swaps staged replacements in: **one** transaction unregisters every input of every day,
     /// registers the outputs, marks the changed hours dirty and records `audit` (which may come
-    /// alone, with nothing staged); then the inputs are retired through the reader pins, like a
+    /// alone, with nothing staged; the changed hours are recomputed, not folded, by the next rollup
+    /// run, and each output keeps its inputs' not-yet-rolled-up hours); then the inputs are retired through the reader pins, like a
     /// compaction's (unlinked once no reader that could see them remains). Readers see all the old
     /// segments or all the new ones, never a mix.
     /// - Throws: ``SegmentReplacementConflict`` when an input is no longer registered (a compaction
@@ -83,7 +84,7 @@ extension SegmentStore {
         let committed: (segments: [SegmentRecord], auditID: Int64?)
         do {
             committed = try index.commitReplacement(
-                outputs: staged.map(\.output), replacing: inputs.compactMap(\.id),
+                staged.map { ($0.output, $0.inputs.compactMap(\.id)) },
                 dirty: staged.reduce(into: Set<DirtyHour>()) { $0.formUnion($1.dirty) }, audit: audit, now: now)
         } catch {
             discard(staged)

@@ -135,29 +135,39 @@ extension IndexDatabase {
 
     // MARK: Segment replacement
 
-    /// Replaces segments by their rewritten versions in one transaction: unregisters `replacing`,
-    /// registers `outputs`, marks `dirty` hours for the rollups and records `audit`. Fails,
-    /// changing nothing, when any replaced segment is no longer registered (compaction or
-    /// retention changed the day meanwhile).
+    /// Replaces segments by their rewritten versions in one transaction: for each day, unregisters
+    /// its `inputs` and registers its `output`, marks `dirty` hours for a **recomputation**
+    /// (`recompute = 1`: their stored rollup rows hold the old values, so folding would be wrong)
+    /// and records `audit`. Fails, changing nothing, when any replaced segment is no longer
+    /// registered (compaction or retention changed the day meanwhile).
+    ///
+    /// An output's ``SegmentRecord/unrolledHours`` are its inputs' as they are now, inside the
+    /// transaction (as ``commitCompaction(output:replacing:)`` does): events no rollup holds yet
+    /// stay marked as such, so a rollup run that committed meanwhile is never missed.
     /// - Returns: the registered outputs (with ids) and the audit row's id.
     public func commitReplacement(
-        outputs: [SegmentRecord], replacing: [Int64], dirty: Set<DirtyHour>, audit: RepriceAuditRow?, now: Int64
+        _ days: [(output: SegmentRecord, inputs: [Int64])], dirty: Set<DirtyHour>, audit: RepriceAuditRow?, now: Int64
     ) throws -> (segments: [SegmentRecord], auditID: Int64?) {
         try writer.write { db in
-            for id in replacing {
-                try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
-                guard db.changesCount == 1 else {
-                    throw SegmentReplacementConflict(description: "segment \(id) is no longer registered")
-                }
-            }
             var inserted: [SegmentRecord] = []
-            for var s in outputs {
-                try s.insert(db)
-                inserted.append(s)
+            for (output, inputs) in days {
+                var unrolled: UInt32 = 0
+                for id in inputs {
+                    guard let row = try Row.fetchOne(db, sql: "SELECT event_hours, unrolled_hours FROM segments WHERE id = ?",
+                                                     arguments: [id]) else {
+                        throw SegmentReplacementConflict(description: "segment \(id) is no longer registered")
+                    }
+                    unrolled |= (row["event_hours"] as UInt32) & (row["unrolled_hours"] as UInt32)
+                    try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
+                }
+                var out = output
+                out.unrolledHours = unrolled & out.eventHours
+                try out.insert(db)
+                inserted.append(out)
             }
             for d in dirty {
                 try db.execute(
-                    sql: "INSERT INTO dirty_hours (org_id, hour_start, marked_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET marked_at = excluded.marked_at",
+                    sql: "INSERT INTO dirty_hours (org_id, hour_start, marked_at, recompute) VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET marked_at = excluded.marked_at, recompute = 1",
                     arguments: [d.orgID, d.hourStart, now])
             }
             var auditID: Int64?
