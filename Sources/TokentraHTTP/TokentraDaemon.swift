@@ -126,8 +126,9 @@ public struct TokentraDaemon: Sendable {
         let sdkConfig = SDKConfigController(
             support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
             maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
-        let prices = PricesController(
-            support: support, catalog: PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index))
+        let catalog = PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index)
+        let prices = PricesController(support: support, catalog: catalog,
+                                      repricer: Repricer(store: store, catalog: catalog, logger: logger))
         return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
             + prices.routes
     }

@@ -29,7 +29,7 @@ import UsageIndex
         #expect(report.changedEvents > 0)
 
         let (reader, _) = try d.createKey(scopes: "usage:read")
-        let (admin, _) = try d.createKey(scopes: "admin")
+        let (admin, adminID) = try d.createKey(scopes: "admin")
         let (writer, _) = try d.createKey(scopes: "sdk:write")
         let (adminB, _) = try d.createKey(org: "org_b", scopes: "admin")
         func get(_ path: String, _ key: String?) async throws -> TestResponse {
@@ -70,6 +70,35 @@ import UsageIndex
         #expect(rows.first?["old_total_cost"]?.numberText == report.oldTotal.description)
         #expect(rows.first?["new_total_cost"]?.numberText == report.newTotal.description)
         #expect(try await get("/v1/audit", adminB).strict["data"]?.arrayValue?.count == 0)
+
+        // POST /v1/reprice: admin only, bad bodies name the field, nothing changes on a dry run.
+        func post(_ body: String, _ key: String) async throws -> TestResponse {
+            try await HTTP.request(d.baseURL + "/v1/reprice", method: "POST",
+                                   headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+        }
+        let range = "\"from\":\"2026-10-01\",\"to\":\"2026-11-30T00:00:00Z\""
+        #expect(try await post("{\(range)}", reader).errorCode == "INSUFFICIENT_SCOPE")
+        for (body, field) in [("{\"from\":\"yesterday\",\"to\":\"2026-11-30\"}", "from"), ("{\"from\":\"2026-10-01\"}", "to"),
+                              ("{\(range),\"bogus\":1}", "bogus"), ("{\(range),\"price_version\":\"2\"}", "price_version"),
+                              ("{\(range),\"price_version\":99}", "price_version"), ("{\(range),\"dry_run\":1}", "dry_run"),
+                              ("{\"from\":\"2026-11-30\",\"to\":\"2026-10-01\"}", "to"), ("[1]", "body")] {
+            let r = try await post(body, admin)
+            #expect(r.status == 400 && r.errorCode == "VALIDATION_ERROR" && (try? r.strict["error"]?["field"]?.stringValue) == field, "\(body): \(r.body)")
+        }
+        #expect(try await post("{\"from\":", admin).errorCode == "INVALID_REQUEST")
+        let storedBefore = try await d.storedEvents(org: "org_a")
+        let dry = try await post("{\(range),\"price_version\":1,\"dry_run\":true}", admin)
+        #expect(dry.status == 200, "\(dry.body)")
+        let dryData = try #require(try dry.strict["data"])
+        #expect(dryData["dry_run"]?.boolValue == true && (dryData["repriced_events"]?.intValue ?? 0) > 0 && dryData["audit_id"]?.intValue == nil)
+        #expect(try await d.storedEvents(org: "org_a") == storedBefore)
+        let run = try await post("{\(range),\"price_version\":1}", admin)
+        #expect(run.status == 200, "\(run.body)")
+        let runData = try #require(try run.strict["data"])
+        #expect(runData["repriced_events"]?.intValue == dryData["repriced_events"]?.intValue)
+        #expect(runData["new_total_cost"]?.numberText == dryData["new_total_cost"]?.numberText)
+        let trail = try await get("/v1/audit", admin).strict["data"]?.arrayValue ?? []
+        #expect(trail.count == 2 && trail.last?["actor"]?.stringValue == "key:" + adminID && trail.last?["price_version"]?.intValue == 1)
 
         // Queries of the daemon answer with the new costs.
         let usage = try await get("/v1/usage?start_date=2026-10-20&end_date=2026-11-05", reader)
