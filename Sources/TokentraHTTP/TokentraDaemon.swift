@@ -127,7 +127,7 @@ public struct TokentraDaemon: Sendable {
             support: support, index: store.index, calculator: calculator, priceTable: decoder.priceTable,
             maxBatchEvents: configuration.maxBatchEvents, maxBodyBytes: configuration.maxBodyBytes)
         let catalog = PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index)
-        let prices = PricesController(support: support, catalog: catalog,
+        let prices = RepricingController(support: support, catalog: catalog,
                                       repricer: Repricer(store: store, catalog: catalog, logger: logger))
         return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
             + prices.routes

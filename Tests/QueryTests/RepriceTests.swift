@@ -211,31 +211,34 @@ actor Observed {
     }
 
     @Test func failedReplacementLeavesTheOldDataAndARerunCompletes() async throws {
-        let s = try await Self.setup()
-        defer { s.dir.remove() }
-        FaultInjection.reset()
-        defer { FaultInjection.reset() }
-        let before = try await Self.stored(s.store)
-        let segmentsBefore = try s.store.index.segments().map(\.file)
-        let rollupsBefore = try Self.rollupExport(s.store.index)
-        // The third replacement file cannot be renamed into place (EIO): the run fails before its commit.
-        let rule = FaultInjection.install(.init(path: s.dir.path + "/segments/org_a/", .rename, on: .nth(3), .fail(EIO)))
-        let request = RepriceRequest(orgID: "org_a", fromMs: Self.from, toMs: Self.to, priceVersion: 2)
-        await #expect(throws: (any Error).self) { try await s.repricer.run(request, now: 1_800_000_000_000) }
-        #expect(FaultInjection.fired(rule) == 1)
-        FaultInjection.reset()
-        #expect(try await Self.stored(s.store) == before)
-        #expect(try s.store.index.segments().map(\.file) == segmentsBefore)
-        #expect(try Self.rollupExport(s.store.index) == rollupsBefore)
-        #expect(try s.store.index.repriceAudit().isEmpty)
-        // No staged file is left behind.
-        let files = try FileManager.default.contentsOfDirectory(atPath: s.dir.path + "/segments/org_a")
-        #expect(Set(files.map { "segments/org_a/" + $0 }) == Set(segmentsBefore.filter { $0.hasPrefix("segments/org_a/") }))
+        // The fault plan is process-wide: run alone among the tests that install rules (as .faultIsolated does).
+        try await FaultInjection.exclusive {
+            let s = try await Self.setup()
+            defer { s.dir.remove() }
+            FaultInjection.reset()
+            defer { FaultInjection.reset() }
+            let before = try await Self.stored(s.store)
+            let segmentsBefore = try s.store.index.segments().map(\.file)
+            let rollupsBefore = try Self.rollupExport(s.store.index)
+            // The third replacement file cannot be renamed into place (EIO): the run fails before its commit.
+            let rule = FaultInjection.install(.init(path: s.dir.path + "/segments/org_a/", .rename, on: .nth(3), .fail(EIO)))
+            let request = RepriceRequest(orgID: "org_a", fromMs: Self.from, toMs: Self.to, priceVersion: 2)
+            await #expect(throws: (any Error).self) { try await s.repricer.run(request, now: 1_800_000_000_000) }
+            #expect(FaultInjection.fired(rule) == 1)
+            FaultInjection.reset()
+            #expect(try await Self.stored(s.store) == before)
+            #expect(try s.store.index.segments().map(\.file) == segmentsBefore)
+            #expect(try Self.rollupExport(s.store.index) == rollupsBefore)
+            #expect(try s.store.index.repriceAudit().isEmpty)
+            // No staged file is left behind.
+            let files = try FileManager.default.contentsOfDirectory(atPath: s.dir.path + "/segments/org_a")
+            #expect(Set(files.map { "segments/org_a/" + $0 }) == Set(segmentsBefore.filter { $0.hasPrefix("segments/org_a/") }))
 
-        let report = try await s.repricer.run(request, now: 1_800_000_000_000)
-        #expect(try await Self.stored(s.store) == before.mapValues(Self.expected))
-        #expect(report.segmentsWritten == 3)
-        await s.store.close()
+            let report = try await s.repricer.run(request, now: 1_800_000_000_000)
+            #expect(try await Self.stored(s.store) == before.mapValues(Self.expected))
+            #expect(report.segmentsWritten == 3)
+            await s.store.close()
+        }
     }
 
     @Test func badRequestsNameTheField() async throws {

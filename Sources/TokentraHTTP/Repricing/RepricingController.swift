@@ -7,7 +7,7 @@ import UsageIndex
 /// `GET /v1/prices`, `GET /v1/prices/{version}` (keys with `usage:read` or `admin`: prices are the
 /// same for every org), `POST /v1/reprice` and `GET /v1/audit` (`admin`: re-cost the key's org,
 /// and its audit trail).
-struct PricesController: Sendable {
+struct RepricingController: Sendable {
     let support: ManagementSupport
     let catalog: PriceCatalog
     let repricer: Repricer
