@@ -8,9 +8,13 @@ extension DayRollup {
     /// The row of `bucketStart` that merges the selected hours' events with `stored` buckets: the
     /// day (its hours recomputed plus its other stored hours), or an hour or day folded (its stored
     /// row plus the new events). `nil` when there are no events at all.
-    mutating func mergedRow(_ p: Prepared, stored: [StoredBucket], bucketStart: Int64, computedAt: Int64) -> RollupRow? {
-        let (counts, slotsByDimension, orders, grouped, keyOrder, cross, sketches) =
-            (p.counts, p.slotsByDimension, p.orders, p.grouped, p.keyOrder, p.cross, p.sketches)
+    ///
+    /// `keepUntouched` (folding): a slice with no new values keeps its one stored digest unchanged
+    /// instead of being re-merged.
+    mutating func mergedRow(_ p: Prepared, stored: [StoredBucket], bucketStart: Int64, computedAt: Int64,
+                            keepUntouched: Bool = false) -> RollupRow? {
+        let (counts, slotsByDimension, orders, grouped, keyOrder, sketches) =
+            (p.counts, p.slotsByDimension, p.orders, p.grouped, p.keyOrder, p.sketches)
         var scratch = BlobWriter(capacity: 4096)
         var dayStored = Stored(
             sums: counts.map { [RollupMeasures](repeating: RollupMeasures(), count: $0) },
@@ -53,20 +57,18 @@ extension DayRollup {
                 for h in 0..<24 { daySums[d][v].add(sums[d][v * 24 + h]) }
             }
         }
-        var dayCross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 1) }
+        // The stored cells plus the new events' (the same sums as adding the hourly cells up).
+        var dayCross = Self.breakdownAttributes.enumerated().map { b, a in
+            CrossTable(pairs: pairs.count, values: counts[2 + a], buckets: 1, cells: events + dayStored.cross[b].count)
+        }
         for (b, a) in Self.breakdownAttributes.enumerated() {
-            for p in 0..<pairs.count {
-                for v in 0..<counts[2 + a] {
-                    var cell = dayStored.cross[b][p * counts[2 + a] + v] ?? Cell()
-                    for h in 0..<24 {
-                        let c = cross[b].cell(pair: p, value: v, bucket: h, buckets: 24)
-                        cell.requests += c.requests
-                        cell.cost += c.cost
-                    }
-                    if cell.requests > 0 {
-                        dayCross[b].add(pair: p, value: v, bucket: 0, buckets: 1, requests: cell.requests, cost: cell.cost)
-                    }
-                }
+            let values = counts[2 + a]
+            for (key, cell) in dayStored.cross[b] where cell.requests > 0 {
+                dayCross[b].add(pair: key / values, value: key % values, bucket: 0, buckets: 1, requests: cell.requests, cost: cell.cost)
+            }
+            for e in 0..<events {
+                dayCross[b].add(pair: Int(evPair[e]), value: Int(evAttr[a][e]), bucket: 0, buckets: 1, requests: 1,
+                                cost: Int128(evMeasures[e].totalCost))
             }
         }
 
@@ -81,6 +83,12 @@ extension DayRollup {
         /// then count as the merge orders them, so the result is the same as
         /// `TDigest.merged(hourly digests)`.
         func writeDayDigest(_ m: Int, _ d: Int, _ v: Int, storedDigests: [RollupDigestCodec.MergeInput], into w: inout BlobWriter) {
+            // Folding: a slice without new values keeps its stored digest as it is.
+            if keepUntouched, storedDigests.count == 1, case .digest(let only) = storedDigests[0],
+               (0..<24).allSatisfy({ grouped[m][d].count(v * 24 + $0) == 0 }) {
+                RollupDigestCodec.encode(only, into: &w)
+                return
+            }
             var items: [PointMass] = []
             let values = dayGrouped[m][d].values[dayGrouped[m][d].range(v)]
             var weights: [Int] = []

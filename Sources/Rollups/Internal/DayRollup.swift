@@ -249,9 +249,11 @@ struct DayRollup {
         var sparse: [Int: Cell] = [:]
         let isDense: Bool
 
-        init(pairs: Int, values: Int, buckets: Int) {
+        /// - Parameter cells: How many cells will be filled at most: a table much larger than
+        ///   that (a few events folded into a big stored row) is kept sparse.
+        init(pairs: Int, values: Int, buckets: Int, cells: Int = .max) {
             stride = values * buckets
-            isDense = pairs * stride <= 1 << 22
+            isDense = pairs * stride <= min(1 << 22, max(4096, cells.multipliedReportingOverflow(by: 8).overflow ? .max : cells * 8))
             dense = isDense ? [Cell](repeating: Cell(), count: pairs * stride) : []
         }
 
@@ -331,7 +333,7 @@ struct DayRollup {
         }
         let keyOrder = keyOrders()
 
-        var cross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 24) }
+        var cross = Self.breakdownAttributes.map { CrossTable(pairs: pairs.count, values: counts[2 + $0], buckets: 24, cells: events) }
         for e in 0..<events {
             let h = Int(evHour[e])
             let cost = Int128(evMeasures[e].totalCost)
@@ -349,7 +351,7 @@ struct DayRollup {
     /// buckets of the day's other hours (`stored`).
     mutating func rows(stored: [StoredBucket], computedAt: Int64) -> (hourly: [RollupRow], daily: RollupRow?) {
         var p = prepare(stored: stored)
-        let (counts, grouped, keyOrder, cross) = (p.counts, p.grouped, p.keyOrder, p.cross)
+        let (grouped, keyOrder, cross) = (p.grouped, p.keyOrder, p.cross)
         var hourly: [RollupRow] = []
         var scratch = BlobWriter(capacity: 4096)
         for h in 0..<24 where hoursMask & (1 << UInt32(h)) != 0 && sums[0][h].requests > 0 {
