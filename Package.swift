@@ -64,6 +64,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Repricing",
+            dependencies: ["Rollups", "SegmentStore", "UsageIndex", "TokentraCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Alerts",
             dependencies: ["Query", "Rollups", "SegmentStore", "UsageIndex", "TDigest", "TokentraCore"],
             swiftSettings: swiftSettings
@@ -71,7 +76,7 @@ let package = Package(
         .target(
             name: "TokentraHTTP",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "Alerts", "UsageIndex", "TokentraCore", "CZlib",
+                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraCore", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -89,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "tokentra",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "Alerts", "UsageIndex", "TokentraCore", "TokentraHTTP",
+                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraCore", "TokentraHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -102,7 +107,7 @@ let package = Package(
         .testTarget(name: "TokentraCoreTests", dependencies: ["TokentraCore", "TokentraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QueryTests",
-            dependencies: ["Query", "Rollups", "SegmentStore", "UsageIndex", "TDigest", "TokentraCore", "TokentraTestSupport",
+            dependencies: ["Query", "Repricing", "Rollups", "SegmentStore", "UsageIndex", "TDigest", "TokentraCore", "TokentraTestSupport",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -120,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "TokentraHTTPTests",
             dependencies: [
-                "TokentraHTTP", "Alerts", "Query", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
+                "TokentraHTTP", "Alerts", "Query", "Repricing", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

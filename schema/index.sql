@@ -99,6 +99,14 @@ CREATE TABLE notification_events (
     created_at INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE price_versions (
+    version INTEGER PRIMARY KEY,
+    imported_at INTEGER NOT NULL,
+    imported_by TEXT NOT NULL,
+    source TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
 CREATE TABLE quarantined_segments (
     file TEXT PRIMARY KEY,
     org_id TEXT NOT NULL,
@@ -108,6 +116,21 @@ CREATE TABLE quarantined_segments (
     reason TEXT NOT NULL,
     quarantined_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE reprice_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    from_ms INTEGER NOT NULL,
+    to_ms INTEGER NOT NULL,
+    price_version INTEGER NOT NULL,
+    include_client_costs INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    changed_events INTEGER NOT NULL,
+    old_total_units TEXT NOT NULL,
+    new_total_units TEXT NOT NULL,
+    models TEXT NOT NULL
+);
 CREATE TABLE retention_policies (
     org_id TEXT PRIMARY KEY,
     raw_days INTEGER NOT NULL CHECK (raw_days >= 1),
@@ -220,6 +243,7 @@ CREATE INDEX api_keys_prefix ON api_keys(prefix);
 CREATE INDEX budgets_org ON budgets(org_id);
 CREATE INDEX job_runs_job ON job_runs(job, id);
 CREATE INDEX notification_events_org ON notification_events(org_id, created_at);
+CREATE INDEX reprice_audit_org ON reprice_audit(org_id, id);
 CREATE INDEX segments_org_day ON segments(org_id, day);
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, id);

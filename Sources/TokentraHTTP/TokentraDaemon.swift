@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Prometheus
 import Query
+import Repricing
 import Rollups
 import SegmentStore
 import ServiceLifecycle
@@ -131,8 +132,11 @@ public struct TokentraDaemon: Sendable {
                 engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), index: store.index,
                 calculator: calculator, snapshot: { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }),
             logger: logger, wallClock: wallClock, bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds)))
+        let catalog = PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index)
+        let prices = RepricingController(support: support, catalog: catalog,
+                                      repricer: Repricer(store: store, catalog: catalog, logger: logger))
         return ingest.routes + otlp.routes + health.routes + query.routes + sdkConfig.routes + budgets.routes + alerts.routes + webhooks.routes
-            + overview.routes
+            + prices.routes + overview.routes
     }
 
     /// Webhook delivery settings from the configuration.

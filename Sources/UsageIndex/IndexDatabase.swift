@@ -101,6 +101,9 @@ public final class IndexDatabase: Sendable {
                 ALTER TABLE dirty_hours ADD COLUMN recompute INTEGER NOT NULL DEFAULT 1;
                 """)
         }
+        m.registerMigration("v9-price-versions-audit") { db in
+            try createRepricingTables(db)
+        }
         return m
     }
 

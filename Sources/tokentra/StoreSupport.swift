@@ -1,15 +1,14 @@
 import Foundation
+import Repricing
 import SegmentStore
 import TokentraCore
 
 /// Loads the price table: `<data-dir>/prices.json` when present, else the built-in table.
 func loadPriceTable(dataDir: String) throws -> PriceTable {
-    let path = dataDir + "/prices.json"
-    guard FileManager.default.fileExists(atPath: path) else { return .builtIn }
     do {
-        return try PriceTable(contentsOfFile: path)
+        return try PriceCatalog.currentTable(dataDirectory: dataDir)
     } catch {
-        throw ToolError("cannot load price table \(path): \(error)")
+        throw ToolError("cannot load price table \(dataDir)/prices.json: \(error)")
     }
 }
 
