@@ -187,11 +187,19 @@ public struct TokentraDaemon: Sendable {
         let rollupOnly: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
         }
-        // Budgets and alerts are evaluated in one place, after every rollup cycle.
+        // Budgets and alerts are evaluated in one place, after every rollup cycle; then each webhook
+        // endpoint in backoff gets one probe (its oldest pending delivery is made due now).
         let evaluator = self.evaluator
+        let index = store.index
         let rollup: @Sendable (Int64) async throws -> Void = { now in
-            try await rollupOnly(now)
-            _ = try await evaluator.run(nowMs: now)
+            do {
+                try await rollupOnly(now)
+                _ = try await evaluator.run(nowMs: now)
+            } catch {
+                _ = try? index.scheduleProbes(now: now)
+                throw error
+            }
+            try index.scheduleProbes(now: now)
         }
         let metrics = self.metrics
         let horizon = self.horizon
