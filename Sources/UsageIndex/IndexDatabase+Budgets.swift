@@ -272,23 +272,31 @@ extension IndexDatabase {
     /// Records a crossing and, only if it is new, emits its event (event row and one outbox row per
     /// subscribed webhook), all in one transaction.
     ///
-    /// A crossing is new unless the same threshold of the same period and basis was already crossed
-    /// for an amount ≤ this one: a raised amount does not repeat a threshold already notified (its
-    /// level is only higher), a lowered amount notifies the thresholds reached at the new amount once.
+    /// A crossing is new unless the same threshold of the same period and basis was already
+    /// notified for an amount ≤ this one at a spend that already reached this threshold of this
+    /// amount. So an unchanged budget notifies each threshold once; a raised amount repeats no
+    /// threshold whose new level the notified spend already covered (a threshold reached later at
+    /// the higher level is notified then); a lowered amount notifies the thresholds reached at the
+    /// new amount once.
     /// - Returns: whether the crossing is new (the event was emitted).
     public func recordCrossing(orgID: String, _ crossing: BudgetCrossing, event: NotificationEvent, attemptLimit: Int) throws -> Bool {
         try writer.write { db in
+            let earlier = try Row.fetchAll(
+                db, sql: """
+                    SELECT amount_units, spend_units FROM budget_crossings
+                    WHERE org_id = ? AND budget_id = ? AND period_start = ? AND threshold = ? AND basis = ? AND amount_units <= ?
+                    """,
+                arguments: [orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.basis, crossing.amountUnits])
+            // Exact (Int128): the notified spend covers this threshold of this amount.
+            let level = Int128(crossing.threshold) * Int128(crossing.amountUnits)
+            if earlier.contains(where: { Int128($0["spend_units"] as Int64) * 100 >= level }) { return false }
             try db.execute(
                 sql: """
                     INSERT INTO budget_crossings (org_id, budget_id, period_start, threshold, amount_units, basis, event_id, crossed_at, spend_units)
-                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM budget_crossings
-                        WHERE org_id = ? AND budget_id = ? AND period_start = ? AND threshold = ? AND basis = ? AND amount_units <= ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
                 arguments: [orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.amountUnits, crossing.basis,
-                            crossing.eventID, crossing.crossedAt, crossing.spendUnits,
-                            orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.basis, crossing.amountUnits])
+                            crossing.eventID, crossing.crossedAt, crossing.spendUnits])
             guard db.changesCount == 1 else { return false }
             try emit(event, in: db, attemptLimit: attemptLimit)
             return true

@@ -229,7 +229,8 @@ final class WebhookDeliveryService: Service, Sendable {
         if WebhookTarget.ipBytes(host) == nil {
             var config = clientConfiguration
             let urlHost = URLComponents(string: due.url)?.host ?? host
-            config.dnsOverride = [host: address, urlHost: address]
+            config.dnsOverride = [host: address]
+            config.dnsOverride[urlHost] = address
             let own = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             sender = own
             ownClient = own

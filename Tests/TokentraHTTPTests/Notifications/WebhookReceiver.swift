@@ -23,6 +23,8 @@ final class WebhookReceiver: Sendable {
         var body: String
         /// Whether it was answered 2xx in time (acknowledged).
         var acknowledged: Bool
+        /// The `Host` header.
+        var host: String = ""
     }
 
     struct State {
@@ -88,7 +90,8 @@ final class WebhookReceiver: Sendable {
             s.received.append(Received(
                 eventID: head.headers.first(name: "X-TokenTra-Event-Id") ?? "", eventType: head.headers.first(name: "X-TokenTra-Event-Type") ?? "",
                 attempt: Int(head.headers.first(name: "X-TokenTra-Delivery-Attempt") ?? "") ?? 0,
-                signatureValid: header == expected, body: String(decoding: body, as: UTF8.self), acknowledged: ok))
+                signatureValid: header == expected, body: String(decoding: body, as: UTF8.self), acknowledged: ok,
+                host: head.headers.first(name: "Host") ?? ""))
             return behavior
         }
     }
