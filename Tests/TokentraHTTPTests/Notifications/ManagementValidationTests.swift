@@ -26,6 +26,11 @@ import UsageIndex
         let budgetID = budget.json["data"]!["id"]!.stringValue!
         let alert = try await API.call(d.baseURL, key, "POST", "/v1/alerts", body: #"{"name":"a","type":"spend_threshold","threshold":"5"}"#)
         let alertID = alert.json["data"]!["id"]!.stringValue!
+        #expect(alert.json["data"]!["channels"]! == .array([.string("webhook")]))
+        // Seed 001's `channels` with the one channel there is.
+        let seedAlert = try await API.call(d.baseURL, key, "POST", "/v1/alerts", body: #"{"name":"s","type":"spend_threshold","threshold":500.00,"period":"daily","channels":["webhook"],"enabled":true}"#)
+        #expect(seedAlert.status == 201)
+        #expect(seedAlert.json["data"]!["channels"]! == .array([.string("webhook")]))
         let hook = try await API.call(d.baseURL, key, "POST", "/v1/webhooks", body: #"{"url":"https://hooks.example.com/t"}"#)
         let hookID = hook.json["data"]!["id"]!.stringValue!
         #expect(budget.status == 201 && alert.status == 201 && hook.status == 201)
@@ -61,6 +66,8 @@ import UsageIndex
             Case(method: "POST", path: "/v1/alerts", body: body { $0.field("name", tenMB); $0.field("type", "spend_threshold") }, status: 413, code: "PAYLOAD_TOO_LARGE", field: "body"),
             Case(method: "PATCH", path: "/v1/alerts/" + alertID, body: #"{"threshold":"-0.5"}"#, status: 400, code: v, field: "threshold"),
             Case(method: "PATCH", path: "/v1/alerts/" + alertID, body: #"{"team":"x"}"#, status: 400, code: v, field: "team"),
+            Case(method: "POST", path: "/v1/alerts", body: #"{"name":"x","type":"spend_threshold","threshold":5,"channels":["webhook","email"]}"#, status: 400, code: v, field: "channels[1]"),
+            Case(method: "PATCH", path: "/v1/alerts/" + alertID, body: #"{"channels":[]}"#, status: 400, code: v, field: "channels"),
             // Webhooks.
             Case(method: "POST", path: "/v1/webhooks", body: #"{"url":"https://user:secret@hooks.example.com/t"}"#, status: 400, code: v, field: "url"),
             Case(method: "POST", path: "/v1/webhooks", body: #"{"url":"ftp://hooks.example.com/t"}"#, status: 400, code: v, field: "url"),
@@ -82,7 +89,7 @@ import UsageIndex
         // Nothing stored changed.
         #expect(try d.index.budgets(orgID: "org_a").map(\.amountUnits) == [10 * 10_000_000_000])
         #expect(try d.index.budgets(orgID: "org_a").map(\.alertThresholds) == ["50,80,100"])
-        #expect(try d.index.alerts(orgID: "org_a").count == 1)
+        #expect(try d.index.alerts(orgID: "org_a").count == 2)
         #expect(try d.index.webhooks(orgID: "org_a").map(\.url) == ["https://hooks.example.com/t"])
         try await d.stop()
     }
