@@ -77,7 +77,7 @@ CREATE TABLE budgets (
 CREATE TABLE dirty_hours (
     org_id TEXT NOT NULL,
     hour_start INTEGER NOT NULL,
-    marked_at INTEGER NOT NULL,
+    marked_at INTEGER NOT NULL, recompute INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (org_id, hour_start)
 ) WITHOUT ROWID;
 CREATE TABLE evaluation_marks (
@@ -180,7 +180,7 @@ CREATE TABLE segments (
     max_ts INTEGER NOT NULL,
     unpriced_rows INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
-);
+, event_hours INTEGER NOT NULL DEFAULT 16777215, unrolled_hours INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE wal_checkpoint (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     sealed_through INTEGER NOT NULL

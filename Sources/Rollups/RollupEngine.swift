@@ -68,6 +68,8 @@ public struct RollupEngine: Sendable {
         var dayStart: Int64
         var hoursMask: UInt32
         var segments: [SegmentRecord]
+        /// Recompute the hours from all segments instead of folding the new events in.
+        var recompute: Bool = true
     }
 
     /// Rolls up every dirty hour that began before `now`, and the days containing them.
@@ -214,9 +216,12 @@ public struct RollupEngine: Sendable {
             var dayStart: Int64
         }
         var masks: [Key: UInt32] = [:]
+        var recompute = Set<Key>()
         for m in marks {
             let dayStart = UTC.dayStart(m.hourStart)
-            masks[Key(org: m.orgID, dayStart: dayStart), default: 0] |= 1 << UInt32((m.hourStart - dayStart) / UTC.msPerHour)
+            let key = Key(org: m.orgID, dayStart: dayStart)
+            masks[key, default: 0] |= 1 << UInt32((m.hourStart - dayStart) / UTC.msPerHour)
+            if m.recompute { recompute.insert(key) }
         }
         var byDay: [Key: [SegmentRecord]] = [:]
         for s in segments {
@@ -241,7 +246,7 @@ public struct RollupEngine: Sendable {
                 return span & mask != 0
             }
             work.append(DayWork(orgID: key.org, day: IndexDatabase.dayString(key.dayStart), dayStart: key.dayStart,
-                                hoursMask: mask, segments: relevant))
+                                hoursMask: mask, segments: relevant, recompute: rebuild || recompute.contains(key)))
         }
         // Largest days first, so the parallel tasks finish together.
         return work.sorted {
@@ -260,6 +265,10 @@ public struct RollupEngine: Sendable {
         _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64,
         extra: [SegmentReader] = []
     ) throws -> (RollupDayUpdate, Int) {
+        if !w.recompute, extra.isEmpty,
+           let folded = try fold(w, index: index, directory: directory, compression: compression, computedAt: computedAt) {
+            return folded
+        }
         var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
         for s in w.segments {
             try day.add(segment: SegmentReader(path: directory + "/" + s.file))
@@ -279,7 +288,10 @@ public struct RollupEngine: Sendable {
             }
         }
         let (hourly, daily) = day.rows(stored: stored, computedAt: computedAt)
-        let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily)
+        // Every event of these hours is now in the rows: no segment's events there are unrolled.
+        let settled = w.segments.filter { $0.unrolledHours & w.hoursMask != 0 }.compactMap(\.id)
+        let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily,
+                                     settled: settled, settledHours: w.hoursMask)
         return (update, day.events)
     }
 

@@ -134,14 +134,25 @@ extension SegmentStore {
 
     /// Size-tiered plan over the registered segments.
     nonisolated static func planCompaction(_ segments: [SegmentRecord], now: Int64, maxRows: Int, all: Bool) throws -> [MergePlan] {
-        var byDay: [DayKey: [SegmentRecord]] = [:]
+        // Segments whose events are all in the rollups merge with each other, and segments none
+        // of whose events are; a segment rolled up for some hours only waits for the next rollup
+        // run (an output mixing both could not say which of its events the rollups hold).
+        struct Group: Hashable {
+            var key: DayKey
+            var unrolled: Bool
+        }
+        var byDay: [Group: [SegmentRecord]] = [:]
         for s in segments {
             guard let day = UTC.parseDay(s.day) else { continue }
-            byDay[DayKey(orgID: s.orgID, dayStart: day), default: []].append(s)
+            let unrolled = s.unrolledHours & s.eventHours
+            guard unrolled == 0 || unrolled == s.eventHours else { continue }
+            byDay[Group(key: DayKey(orgID: s.orgID, dayStart: day), unrolled: unrolled != 0), default: []].append(s)
         }
         let closedBefore = UTC.dayStart(now) - UTC.msPerDay
         var plans: [MergePlan] = []
-        for (key, list) in byDay.sorted(by: { $0.key < $1.key }) where list.count > 1 {
+        let ordered = byDay.sorted { ($0.key.key, $0.key.unrolled ? 1 : 0) < ($1.key.key, $1.key.unrolled ? 1 : 0) }
+        for (group, list) in ordered where list.count > 1 {
+            let key = group.key
             let small = list.filter { $0.rows < maxRows / 2 }.sorted { ($0.rows, $0.file) < ($1.rows, $1.file) }
             let closed = all || key.dayStart < closedBefore
             var tiers: [Int: [SegmentRecord]] = [:]

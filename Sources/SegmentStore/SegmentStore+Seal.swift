@@ -237,10 +237,15 @@ extension SegmentStore {
         try FileIO.writeFile(dataDirectory + "/" + relative + ".tmp", bytes, sync: false)
         var unpriced = 0
         for c in batch.costSource where c == CostSource.unpriced.code { unpriced += 1 }
+        var hours: UInt32 = 0
+        for t in batch.timestamps { hours |= 1 << UInt32(((t - key.dayStart) / UTC.msPerHour) & 31) }
+        hours &= 0xFF_FFFF
+        // New events: none of them is in the rollups yet. (Compaction outputs get their
+        // `unrolledHours` from their inputs when they are registered.)
         return SegmentRecord(
             orgID: key.orgID, day: key.day, file: relative, rows: batch.count, bytes: bytes.count,
             minTs: batch.timestamps[order.first!], maxTs: batch.timestamps[order.last!],
-            unpricedRows: unpriced, createdAt: now)
+            unpricedRows: unpriced, createdAt: now, eventHours: hours, unrolledHours: hours)
     }
 
     /// Makes `.tmp` files durable (one `syncfs`), renames them into place and syncs their directories.

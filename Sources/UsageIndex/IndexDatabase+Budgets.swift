@@ -1,6 +1,6 @@
 import GRDB
 
-// Budgets and their threshold crossings (migrations "v7-notifications", "v8-notification-revisions").
+// Budgets and their threshold crossings (migrations "v7-notifications", "v9-notification-revisions").
 // A crossing row is the proof that the event for (org, budget, period start, threshold, basis,
 // amount) was emitted: its primary key makes a second emission impossible, and it is written in the
 // same transaction as the event and its outbox rows (``IndexDatabase/emit(_:in:attemptLimit:)``).
@@ -44,7 +44,7 @@ public struct BudgetRecord: Sendable, Equatable, Codable, FetchableRecord, Persi
     }
 
     /// What a budget's spend means: period, time zone and scope (`monthly|UTC|team=web`). A
-    /// crossing counts only for the basis it was computed on (the same formula as migration v8's).
+    /// crossing counts only for the basis it was computed on (the same formula as migration v9's).
     public var basis: String {
         "\(period)|\(timeZone)|" + (scopeType.flatMap { t in scopeValue.map { "\(t)=\($0)" } } ?? "")
     }

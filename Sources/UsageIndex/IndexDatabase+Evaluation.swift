@@ -1,6 +1,6 @@
 import GRDB
 
-// Migration "v8-notification-revisions" and what it adds:
+// Migration "v9-notification-revisions" and what it adds:
 // - budget crossings keyed also by the amount and the basis (period, zone, scope) they were
 //   computed for, so that a budget changed mid-period notifies correctly for its new definition;
 // - evaluation marks: the (org, hour) buckets that sealed new events since the last evaluation, so
@@ -16,10 +16,10 @@ public struct EvaluationMark: Sendable, Hashable {
 }
 
 extension IndexDatabase {
-    /// The body of migration `v8-notification-revisions` (append-only, never edited).
+    /// The body of migration `v9-notification-revisions` (append-only, never edited).
     static func addNotificationRevisions(_ db: Database) throws {
         try db.execute(sql: """
-            CREATE TABLE budget_crossings_v8 (
+            CREATE TABLE budget_crossings_new (
                 org_id TEXT NOT NULL,
                 budget_id TEXT NOT NULL,
                 period_start INTEGER NOT NULL,
@@ -31,13 +31,13 @@ extension IndexDatabase {
                 spend_units INTEGER NOT NULL,
                 PRIMARY KEY (org_id, budget_id, period_start, threshold, basis, amount_units)
             ) WITHOUT ROWID;
-            INSERT INTO budget_crossings_v8
+            INSERT INTO budget_crossings_new
                 SELECT c.org_id, c.budget_id, c.period_start, c.threshold, COALESCE(b.amount_units, 0),
                        COALESCE(b.period || '|' || b.time_zone || '|' || COALESCE(b.scope_type || '=' || b.scope_value, ''), ''),
                        c.event_id, c.crossed_at, c.spend_units
                 FROM budget_crossings c LEFT JOIN budgets b ON b.id = c.budget_id AND b.org_id = c.org_id;
             DROP TABLE budget_crossings;
-            ALTER TABLE budget_crossings_v8 RENAME TO budget_crossings;
+            ALTER TABLE budget_crossings_new RENAME TO budget_crossings;
             CREATE TABLE evaluation_marks (
                 org_id TEXT NOT NULL,
                 hour_start INTEGER NOT NULL,

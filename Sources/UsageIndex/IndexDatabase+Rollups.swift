@@ -98,10 +98,15 @@ public struct DirtyMark: Sendable, Hashable {
     public var orgID: String
     public var hourStart: Int64
     public var markedAt: Int64
-    public init(orgID: String, hourStart: Int64, markedAt: Int64) {
+    /// The hour must be recomputed from all its segments: folding the unrolled segments' events
+    /// into its stored row is not enough (an index from before folding, or a compaction that
+    /// replaced segments a rollup run was folding).
+    public var recompute: Bool
+    public init(orgID: String, hourStart: Int64, markedAt: Int64, recompute: Bool = true) {
         self.orgID = orgID
         self.hourStart = hourStart
         self.markedAt = markedAt
+        self.recompute = recompute
     }
 }
 
@@ -128,14 +133,23 @@ public struct RollupDayUpdate: Sendable {
     public var replacesDay: Bool
     /// The new daily row (`nil`: the day has no events, its row is deleted).
     public var daily: RollupRow?
+    /// Segments whose events of `settledHours` are now in the rollups: their
+    /// ``SegmentRecord/unrolledHours`` bits are cleared. If one of them is gone when the run
+    /// commits (compaction replaced it), those hours are marked for recomputation.
+    public var settled: [Int64]
+    /// Hour bits (0 = the day's first UTC hour) the run processed.
+    public var settledHours: UInt32
 
-    public init(orgID: String, day: String, hours: [Int64], hourly: [RollupRow], replacesDay: Bool, daily: RollupRow?) {
+    public init(orgID: String, day: String, hours: [Int64], hourly: [RollupRow], replacesDay: Bool, daily: RollupRow?,
+                settled: [Int64] = [], settledHours: UInt32 = 0) {
         self.orgID = orgID
         self.day = day
         self.hours = hours
         self.hourly = hourly
         self.replacesDay = replacesDay
         self.daily = daily
+        self.settled = settled
+        self.settledHours = settledHours
     }
 }
 
@@ -221,8 +235,8 @@ extension IndexDatabase {
     /// Reads the dirty marks and the segment catalog in one read transaction.
     public func rollupSnapshot() throws -> RollupSnapshot {
         try writer.read { db in
-            let dirty = try Row.fetchAll(db, sql: "SELECT org_id, hour_start, marked_at FROM dirty_hours ORDER BY org_id, hour_start").map {
-                DirtyMark(orgID: $0["org_id"], hourStart: $0["hour_start"], markedAt: $0["marked_at"])
+            let dirty = try Row.fetchAll(db, sql: "SELECT org_id, hour_start, marked_at, recompute FROM dirty_hours ORDER BY org_id, hour_start").map {
+                DirtyMark(orgID: $0["org_id"], hourStart: $0["hour_start"], markedAt: $0["marked_at"], recompute: $0["recompute"])
             }
             let segments = try SegmentRecord.order(SegmentRecord.Columns.orgID, SegmentRecord.Columns.day, Column("id")).fetchAll(db)
             let maxID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM segments") ?? 0
@@ -248,8 +262,9 @@ extension IndexDatabase {
         jobRun: (id: Int64, finishedAt: Int64, buckets: Int64, events: Int64, details: String)?
     ) throws {
         try writer.write { db in
-            try Self.writeRollup(db, updates: updates)
+            let unsettled = try Self.writeRollup(db, updates: updates)
             try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
+            try Self.markForRecompute(db, unsettled)
             if let jobRun {
                 try db.execute(
                     sql: "UPDATE job_runs SET finished_at = ?, buckets = ?, events = ?, details = ?, error = NULL WHERE id = ?",
@@ -270,8 +285,10 @@ extension IndexDatabase {
         finish: () -> (finishedAt: Int64, buckets: Int64, events: Int64, details: String)
     ) throws {
         try writer.write { db in
-            while let update = try next() { try Self.writeRollup(db, updates: [update]) }
+            var unsettled: [DirtyHour] = []
+            while let update = try next() { unsettled += try Self.writeRollup(db, updates: [update]) }
             try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
+            try Self.markForRecompute(db, unsettled)
             if let jobRunID {
                 let f = finish()
                 try db.execute(
@@ -284,7 +301,23 @@ extension IndexDatabase {
     /// Whether writes may overlap reads from other threads (a `DatabasePool`, WAL mode).
     public var supportsConcurrentReads: Bool { writer is DatabasePool }
 
-    static func writeRollup(_ db: Database, updates: [RollupDayUpdate]) throws {
+    /// Writes the rows and clears the settled segments' unrolled bits.
+    /// - Returns: the hours whose settled segments are gone (to be recomputed by the next run).
+    static func writeRollup(_ db: Database, updates: [RollupDayUpdate]) throws -> [DirtyHour] {
+        let settle = try db.cachedStatement(sql: "UPDATE segments SET unrolled_hours = unrolled_hours & ~? WHERE id = ?")
+        var unsettled: [DirtyHour] = []
+        for u in updates where u.settledHours != 0 {
+            var gone = false
+            for id in u.settled {
+                try settle.execute(arguments: [Int64(u.settledHours), id])
+                if db.changesCount == 0 { gone = true }
+            }
+            if gone, let dayStart = dayStart(u.day) {
+                for h in 0..<24 where u.settledHours & (1 << UInt32(h)) != 0 {
+                    unsettled.append(DirtyHour(orgID: u.orgID, hourStart: dayStart + Int64(h) * 3_600_000))
+                }
+            }
+        }
         let deleteHour = try db.cachedStatement(sql: "DELETE FROM rollup_hourly WHERE org_id = ? AND hour_start = ?")
         let deleteDay = try db.cachedStatement(sql: "DELETE FROM rollup_daily WHERE org_id = ? AND day = ?")
         let insertHour = try db.cachedStatement(sql: insertSQL(.hour))
@@ -297,6 +330,19 @@ extension IndexDatabase {
                 if let row = u.daily { try insertDay.execute(arguments: arguments(row, key: u.day.databaseValue)) }
             }
         }
+        return unsettled
+    }
+
+    /// Marks `hours` for recomputation from all their segments (after the marks a run processed
+    /// are deleted, so these survive it).
+    static func markForRecompute(_ db: Database, _ hours: [DirtyHour]) throws {
+        guard !hours.isEmpty else { return }
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO dirty_hours (org_id, hour_start, marked_at, recompute) VALUES (?, ?, ?, 1)
+            ON CONFLICT DO UPDATE SET recompute = 1, marked_at = MAX(marked_at, excluded.marked_at)
+            """)
+        for h in hours { try upsert.execute(arguments: [h.orgID, h.hourStart, now]) }
     }
 
     static func deleteMarks(_ db: Database, marks: [DirtyMark], maxSegmentID: Int64) throws {

@@ -45,17 +45,30 @@ extension IndexDatabase {
     }
 
     /// Replaces `inputs` by `output` in one transaction (compaction). Fails, changing nothing, when
-    /// any input is no longer registered (retention or another compaction removed it meanwhile).
+    /// any input is no longer registered (retention or another compaction removed it meanwhile),
+    /// or when, for some hour, some inputs' events are rolled up and others' are not (the output
+    /// could not say which of its events the rollups hold; the next rollup run settles it).
+    ///
+    /// The output's ``SegmentRecord/unrolledHours`` are the inputs' as they are now, inside the
+    /// transaction, so a rollup run committing meanwhile is never missed.
     /// - Returns: the registered output (with its id).
     public func commitCompaction(output: SegmentRecord, replacing inputs: [Int64]) throws -> SegmentRecord? {
         try writer.write { db in
+            var rolled: UInt32 = 0, unrolled: UInt32 = 0
             for id in inputs {
-                try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
-                guard db.changesCount == 1 else {
+                guard let row = try Row.fetchOne(db, sql: "SELECT event_hours, unrolled_hours FROM segments WHERE id = ?", arguments: [id]) else {
                     throw DatabaseError(resultCode: .SQLITE_ABORT, message: "segment \(id) is no longer registered")
                 }
+                let events: UInt32 = row["event_hours"], open: UInt32 = row["unrolled_hours"]
+                unrolled |= events & open
+                rolled |= events & ~open
+                try db.execute(sql: "DELETE FROM segments WHERE id = ?", arguments: [id])
+            }
+            guard rolled & unrolled == 0 else {
+                throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the inputs' events of some hour are partly rolled up")
             }
             var out = output
+            out.unrolledHours = unrolled & out.eventHours
             try out.insert(db)
             return out
         }

@@ -92,7 +92,16 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v7-notifications") { db in
             try createNotificationTables(db)
         }
-        m.registerMigration("v8-notification-revisions") { db in
+        m.registerMigration("v8-rollup-fold") { db in
+            // Existing segments: hours unknown (all), every event rolled up or covered by a dirty
+            // mark, and existing marks recompute their hours from all segments.
+            try db.execute(sql: """
+                ALTER TABLE segments ADD COLUMN event_hours INTEGER NOT NULL DEFAULT 16777215;
+                ALTER TABLE segments ADD COLUMN unrolled_hours INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE dirty_hours ADD COLUMN recompute INTEGER NOT NULL DEFAULT 1;
+                """)
+        }
+        m.registerMigration("v9-notification-revisions") { db in
             try addNotificationRevisions(db)
         }
         return m
@@ -125,6 +134,11 @@ public struct SegmentRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var maxTs: Int64
     public var unpricedRows: Int
     public var createdAt: Int64
+    /// Bit h set: the segment holds events of UTC hour h of its day.
+    public var eventHours: UInt32
+    /// Bit h set: the segment's events of hour h are not yet in the stored rollup rows (a rollup
+    /// run folds them in and clears the bit). See schema/rollups.md, "Folding new events in".
+    public var unrolledHours: UInt32
 
     public enum CodingKeys: String, CodingKey {
         case id, day, file, rows, bytes
@@ -133,6 +147,8 @@ public struct SegmentRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         case maxTs = "max_ts"
         case unpricedRows = "unpriced_rows"
         case createdAt = "created_at"
+        case eventHours = "event_hours"
+        case unrolledHours = "unrolled_hours"
     }
 
     public enum Columns {
@@ -141,8 +157,11 @@ public struct SegmentRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         public static let file = Column(CodingKeys.file)
     }
 
+    /// `eventHours` and `unrolledHours` have no default on purpose: a new segment's events are
+    /// either new to the rollups (a seal: both equal) or already in them (none unrolled), and
+    /// guessing wrong counts events twice or never.
     public init(id: Int64? = nil, orgID: String, day: String, file: String, rows: Int, bytes: Int,
-                minTs: Int64, maxTs: Int64, unpricedRows: Int, createdAt: Int64) {
+                minTs: Int64, maxTs: Int64, unpricedRows: Int, createdAt: Int64, eventHours: UInt32, unrolledHours: UInt32) {
         self.id = id
         self.orgID = orgID
         self.day = day
@@ -153,6 +172,8 @@ public struct SegmentRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         self.maxTs = maxTs
         self.unpricedRows = unpricedRows
         self.createdAt = createdAt
+        self.eventHours = eventHours
+        self.unrolledHours = unrolledHours
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -186,7 +207,7 @@ extension IndexDatabase {
             }
             for d in dirty {
                 try db.execute(
-                    sql: "INSERT INTO dirty_hours (org_id, hour_start, marked_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET marked_at = excluded.marked_at",
+                    sql: "INSERT INTO dirty_hours (org_id, hour_start, marked_at, recompute) VALUES (?, ?, ?, 0) ON CONFLICT DO UPDATE SET marked_at = excluded.marked_at",
                     arguments: [d.orgID, d.hourStart, now])
             }
             try Self.markForEvaluation(db, dirty)

@@ -144,7 +144,7 @@ struct RollupDenseTests {
         }
     }
 
-    @Test("late data in sketch-mode hours: two halves with a run between equal one run")
+    @Test("late data in sketch-mode hours folded in: two halves with a run between give the sums of one run")
     func lateData() async throws {
         let first = Self.events.enumerated().filter { $0.offset % 3 != 0 }.map(\.element)
         let second = Self.events.enumerated().filter { $0.offset % 3 == 0 }.map(\.element)
@@ -153,14 +153,15 @@ struct RollupDenseTests {
             try await engine(store).run(now: farFuture)
             _ = try await store.ingest(second)
             try await engine(store).run(now: farFuture)
-            return (comparable(try store.index.rollupRows(.hour)), comparable(try store.index.rollupRows(.day)))
+            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
         }
         let once = try await withStore("dense-b") { store in
             _ = try await store.ingest(Self.events)
             try await engine(store).run(now: farFuture)
-            return (comparable(try store.index.rollupRows(.hour)), comparable(try store.index.rollupRows(.day)))
+            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
         }
-        #expect(incremental.0 == once.0)
-        #expect(incremental.1 == once.1)
+        // Folded: the same sums, digests merged (close to, not bit-equal with, digests built at once).
+        #expect(try foldDifferences(incremental.0, once.0) == [])
+        #expect(try foldDifferences(incremental.1, once.1) == [])
     }
 }
