@@ -15,7 +15,7 @@ import UsageIndex
     @Test func receiverBackIsServedWithinTwoCyclesDespiteALongBackoff() async throws {
         let receiver = WebhookReceiver()
         try await receiver.start()
-        try await receiver.stop()  // the port is known; nothing listens on it now
+        receiver.setDown(true)  // unreachable: connections closed unanswered
         let cycles = Atomic<Int>(0)
         let hooks = TokentraDaemon.Hooks(rollup: { _ in cycles.add(1, ordering: .sequentiallyConsistent) })
         let d = try await TestDaemon.start({ c in
@@ -49,7 +49,8 @@ import UsageIndex
         let probes = oldestAttempts.filter(\.probe).count
         #expect(oldest.status == "pending" && down[1].0.status == "pending")
         #expect(oldestAttempts.first?.probe == false)
-        #expect(oldestAttempts.allSatisfy { $0.statusCode == nil && $0.error != nil })
+        #expect(oldestAttempts.allSatisfy { $0.statusCode == nil && $0.error != nil }, "\(oldestAttempts)")
+        #expect(receiver.received.isEmpty)
         // Probes do not use up the retry schedule, and at most one per cycle (not hammered).
         #expect(oldest.attemptLimit == 14 + probes)
         #expect(probes <= cycles.load(ordering: .sequentiallyConsistent))
@@ -58,7 +59,7 @@ import UsageIndex
         #expect(down.allSatisfy { ($0.0.probeResumeAt ?? $0.0.nextAttemptAt) > now + 300_000 })
         #expect(down[1].1.count == 1)
 
-        try await receiver.start()
+        receiver.setDown(false)
         let back = cycles.load(ordering: .sequentiallyConsistent)
         try await eventually(30, "both delivered after the receiver came back") { receiver.acknowledged.count == 2 }
         let served = cycles.load(ordering: .sequentiallyConsistent)

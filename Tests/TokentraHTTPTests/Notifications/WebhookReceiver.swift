@@ -34,6 +34,9 @@ final class WebhookReceiver: Sendable {
         var channel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var port = 0
+        /// Unreachable while listening: every connection is closed at once, unanswered (the port
+        /// stays ours, so no other test's server can take it meanwhile).
+        var down = false
     }
 
     let state = Mutex(State())
@@ -45,6 +48,7 @@ final class WebhookReceiver: Sendable {
 
     func setSecret(_ s: String) { state.withLock { $0.secret = s } }
     func setPlan(_ plan: [Behavior]) { state.withLock { $0.plan = plan } }
+    func setDown(_ down: Bool) { state.withLock { $0.down = down } }
 
     /// Binds (a free port the first time, the same port after ``stop()``).
     func start() async throws {
@@ -52,6 +56,7 @@ final class WebhookReceiver: Sendable {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
+                if receiver.state.withLock({ $0.down }) { return channel.close() }
                 receiver.state.withLock { $0.connections[ObjectIdentifier(channel)] = channel }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
