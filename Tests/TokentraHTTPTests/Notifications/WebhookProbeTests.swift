@@ -148,4 +148,37 @@ import UsageIndex
         try await d.stop()
         try await receiver.stop()
     }
+
+    /// The acknowledgement is recorded when the 2xx head arrives, before the answer's body is
+    /// read: the window between the receiver's 2xx and our record is one SQLite write, not the
+    /// body's transfer (a crash in it resends the same event id: see WebhookProcessTests).
+    @Test func acknowledgementIsRecordedAtTheResponseHead() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        receiver.setPlan([.headThenStall(milliseconds: 8000)])
+        let d = try await TestDaemon.start({ c in
+            c.webhookAllowPrivateTargets = true
+            c.webhookTimeoutMs = 10_000
+            c.rollupIntervalSeconds = 1
+        }, hooks: TokentraDaemon.Hooks())
+        let admin = try d.createKey(org: "org_a", scopes: "admin").key
+        let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key
+        let hook = try await API.call(d.baseURL, admin, "POST", "/v1/webhooks",
+                                      body: API.object { $0.field("url", receiver.url); $0.field("events", strings: ["budget.exceeded"]) })
+        let hookID = hook.json["data"]!["id"]!.stringValue!
+        receiver.setSecret(hook.json["data"]!["secret"]!.stringValue!)
+        _ = try await API.call(d.baseURL, admin, "POST", "/v1/budgets", body: #"{"name":"h","amount":"1","period":"daily","alert_thresholds":[100]}"#)
+        _ = try await API.ingest(d.baseURL, sdk, [API.event("h1", WebhookTests.earlierToday(0), cost: "2")])
+        try await eventually(20, "recorded as delivered") {
+            try d.index.deliveries(webhookID: hookID, orgID: "org_a", limit: 10).first?.0.status == "delivered"
+        }
+        // Recorded while the receiver still holds back the body.
+        #expect(receiver.stalledBodiesSent == 0)
+        let row = try d.index.deliveries(webhookID: hookID, orgID: "org_a", limit: 10)[0]
+        #expect(row.0.attempts == 1)
+        #expect(row.1.map(\.statusCode) == [200])
+        #expect(receiver.received.count == 1)
+        try await d.stop()
+        try await receiver.stop()
+    }
 }
