@@ -38,28 +38,23 @@ extension RollupEngine {
                 throw RollupError(.corrupt, "rollup row of \(w.orgID) at \(UTCTimestamp.format(row.bucketStart)): \(error)")
             }
         }
-        let readers = try unrolled.map { try SegmentReader(path: directory + "/" + $0.file) }
+        // Each new segment is read once; each hour is folded from its share of the events.
+        var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: newHours, compression: compression)
+        for s in unrolled { try day.add(segment: SegmentReader(path: directory + "/" + s.file)) }
         var hours: [Int64] = [], hourly: [RollupRow] = []
-        var events = 0
         for h in 0..<24 where newHours & (1 << UInt32(h)) != 0 {
             let start = w.dayStart + Int64(h) * UTC.msPerHour
-            var hour = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: 1 << UInt32(h), compression: compression)
-            for (s, reader) in zip(unrolled, readers) where s.unrolledHours & s.eventHours & (1 << UInt32(h)) != 0 {
-                try hour.add(segment: reader)
-            }
-            events += hour.events
+            var hour = day.restricted(toHour: h)
             let stored = try storedHours[start].map { [try decoded($0)] } ?? []
             let p = hour.prepare(stored: stored)
             hours.append(start)
             if let row = hour.mergedRow(p, stored: stored, bucketStart: start, computedAt: computedAt) { hourly.append(row) }
         }
-        var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: newHours, compression: compression)
-        for reader in readers { try day.add(segment: reader) }
         let stored = [try decoded(storedDay)]
         let p = day.prepare(stored: stored)
         let daily = day.mergedRow(p, stored: stored, bucketStart: w.dayStart, computedAt: computedAt)
         let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily,
                                      settled: unrolled.compactMap(\.id), settledHours: newHours)
-        return (update, events)
+        return (update, day.events)
     }
 }

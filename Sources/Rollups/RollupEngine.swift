@@ -42,6 +42,7 @@ public struct RollupEngine: Sendable {
     let logger: Logger
     let compression: Double
     let parallelism: Int
+    let afterSnapshot: (@Sendable () async throws -> Void)?
 
     /// Data directories with a run in progress in this process.
     static let running = Mutex<Set<String>>([])
@@ -51,12 +52,16 @@ public struct RollupEngine: Sendable {
     ///   - logger: Receives one info line per run, with `job.*` metadata.
     ///   - compression: The t-digest compression of every digest written.
     ///   - parallelism: How many (org, day) groups are computed at once; the number of cores by default.
+    ///   - afterSnapshot: Runs after a run has read its snapshot and before it computes (a test
+    ///     seam: tests compact or seal there to race the run).
     public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
-                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                afterSnapshot: (@Sendable () async throws -> Void)? = nil) {
         self.store = store
         self.logger = logger
         self.compression = compression
         self.parallelism = max(1, parallelism)
+        self.afterSnapshot = afterSnapshot
     }
 
     var index: IndexDatabase { store.index }
@@ -120,6 +125,7 @@ public struct RollupEngine: Sendable {
         let snapshot = try index.rollupSnapshot()
         let marks = snapshot.dirty.filter { $0.hourStart < now }
         let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
+        try await afterSnapshot?()
         let planned = clock.now
 
         // Rows are written while later days are computed, in one transaction that commits only

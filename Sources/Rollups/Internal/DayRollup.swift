@@ -33,7 +33,7 @@ struct DayRollup {
 
     let orgID: String
     let dayStart: Int64
-    let hoursMask: UInt32
+    private(set) var hoursMask: UInt32
     let compression: Double
     /// The compression as an integer when exact digests can be written directly.
     let directCompression: UInt64?
@@ -162,6 +162,20 @@ struct DayRollup {
             evValues[0].append(latency)
             evValues[1].append(ttft - 1)
         }
+    }
+
+    /// The same day's collected events of hour `h` only (interned strings shared), for folding
+    /// each hour without reading its segments again.
+    func restricted(toHour h: Int) -> DayRollup {
+        var r = self
+        r.hoursMask = hoursMask & (1 << UInt32(h))
+        let keep = (0..<events).filter { evHour[$0] == UInt8(h) }
+        r.evHour = keep.map { evHour[$0] }
+        r.evValues = evValues.map { v in keep.map { v[$0] } }
+        r.evPair = keep.map { evPair[$0] }
+        r.evAttr = evAttr.map { v in keep.map { v[$0] } }
+        r.evMeasures = keep.map { evMeasures[$0] }
+        return r
     }
 
     // MARK: Building rows
