@@ -50,6 +50,9 @@ public struct NotificationEvaluator: Sendable {
         for m in marks { touched[m.orgID, default: []].append(m.hourStart) }
         var failedOrgs: Set<String> = []
         for budget in try index.budgets(orgID: nil) where budget.status == "active" {
+            // A daemon shutting down stops between budgets (the marks stay for the next run; an
+            // evaluation is idempotent).
+            try Task.checkCancellation()
             do {
                 outcome.budgetEvents += try await evaluate(budget, nowMs: nowMs, touchedHours: touched[budget.orgID] ?? [])
                 outcome.budgetsEvaluated += 1
@@ -62,6 +65,7 @@ public struct NotificationEvaluator: Sendable {
         try index.clearEvaluationMarks(marks.filter { !failedOrgs.contains($0.orgID) })
         let rules = AlertRules(index: index, calculator: calculator, attemptLimit: attemptLimit)
         for alert in try index.alerts(orgID: nil) where alert.enabled {
+            try Task.checkCancellation()
             do {
                 if try await rules.evaluate(alert, nowMs: nowMs) { outcome.alertTransitions += 1 }
                 outcome.alertsEvaluated += 1
@@ -105,6 +109,7 @@ public struct NotificationEvaluator: Sendable {
             }
         }
         for p in past.sorted(by: { $0.startMs < $1.startMs }) {
+            try Task.checkCancellation()
             let s = try await calculator.status(budget, nowMs: p.endMs - 1)
             emitted += try await record(budget, s, forecast: false, nowMs: nowMs)
         }

@@ -189,17 +189,19 @@ public struct TokentraDaemon: Sendable {
         }
         // Budgets and alerts are evaluated in one place, after every rollup cycle; then each webhook
         // endpoint in backoff gets one probe (its oldest pending delivery is made due now).
+        // Not probed: an endpoint whose regular retry comes within one cycle anyway.
         let evaluator = self.evaluator
         let index = store.index
+        let cycleMs = Int64(configuration.rollupIntervalSeconds) * 1000
         let rollup: @Sendable (Int64) async throws -> Void = { now in
             do {
                 try await rollupOnly(now)
                 _ = try await evaluator.run(nowMs: now)
             } catch {
-                _ = try? index.scheduleProbes(now: now)
+                _ = try? index.scheduleProbes(now: now, minWaitMs: cycleMs)
                 throw error
             }
-            try index.scheduleProbes(now: now)
+            try index.scheduleProbes(now: now, minWaitMs: cycleMs)
         }
         let metrics = self.metrics
         let horizon = self.horizon

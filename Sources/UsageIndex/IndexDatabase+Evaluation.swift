@@ -83,16 +83,18 @@ extension IndexDatabase {
     /// fails, the delivery goes back to its backoff schedule (``recordAttempt(deliveryID:_:delivered:retryAt:)``
     /// restores `probe_resume_at` and does not count the probe against the attempt limit); if it
     /// succeeds, the endpoint's other deliveries are released. One probe per endpoint per call.
+    /// An endpoint whose next regular retry is due within `minWaitMs` (the cycle length: it comes
+    /// before the next probe anyway) is not probed.
     /// - Returns: the number of probes scheduled.
     @discardableResult
-    public func scheduleProbes(now: Int64) throws -> Int {
+    public func scheduleProbes(now: Int64, minWaitMs: Int64 = 0) throws -> Int {
         try writer.write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.webhook_id AS webhook_id, MIN(d.id) AS oldest FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                 WHERE d.status = 'pending' AND w.enabled = 1
                 GROUP BY d.webhook_id
                 HAVING MIN(d.next_attempt_at) > ? AND MAX(d.attempts) > 0
-                """, arguments: [now])
+                """, arguments: [now + max(0, minWaitMs)])
             for row in rows {
                 let id: Int64 = row["oldest"]
                 try db.execute(
