@@ -48,11 +48,11 @@ extension RollupEngine {
             let stored = try storedHours[start].map { [try decoded($0)] } ?? []
             let p = hour.prepare(stored: stored)
             hours.append(start)
-            if let row = hour.mergedRow(p, stored: stored, bucketStart: start, computedAt: computedAt) { hourly.append(row) }
+            if let row = hour.mergedRow(p, stored: stored, bucketStart: start, computedAt: computedAt, keepUntouched: true) { hourly.append(row) }
         }
         let stored = [try decoded(storedDay)]
         let p = day.prepare(stored: stored)
-        let daily = day.mergedRow(p, stored: stored, bucketStart: w.dayStart, computedAt: computedAt)
+        let daily = day.mergedRow(p, stored: stored, bucketStart: w.dayStart, computedAt: computedAt, keepUntouched: true)
         let update = RollupDayUpdate(orgID: w.orgID, day: w.day, hours: hours, hourly: hourly, replacesDay: true, daily: daily,
                                      settled: unrolled.compactMap(\.id), settledHours: newHours)
         return (update, day.events)

@@ -8,7 +8,11 @@ extension DayRollup {
     /// The row of `bucketStart` that merges the selected hours' events with `stored` buckets: the
     /// day (its hours recomputed plus its other stored hours), or an hour or day folded (its stored
     /// row plus the new events). `nil` when there are no events at all.
-    mutating func mergedRow(_ p: Prepared, stored: [StoredBucket], bucketStart: Int64, computedAt: Int64) -> RollupRow? {
+    ///
+    /// `keepUntouched` (folding): a slice with no new values keeps its one stored digest unchanged
+    /// instead of being re-merged.
+    mutating func mergedRow(_ p: Prepared, stored: [StoredBucket], bucketStart: Int64, computedAt: Int64,
+                            keepUntouched: Bool = false) -> RollupRow? {
         let (counts, slotsByDimension, orders, grouped, keyOrder, cross, sketches) =
             (p.counts, p.slotsByDimension, p.orders, p.grouped, p.keyOrder, p.cross, p.sketches)
         var scratch = BlobWriter(capacity: 4096)
@@ -81,6 +85,12 @@ extension DayRollup {
         /// then count as the merge orders them, so the result is the same as
         /// `TDigest.merged(hourly digests)`.
         func writeDayDigest(_ m: Int, _ d: Int, _ v: Int, storedDigests: [RollupDigestCodec.MergeInput], into w: inout BlobWriter) {
+            // Folding: a slice without new values keeps its stored digest as it is.
+            if keepUntouched, storedDigests.count == 1, case .digest(let only) = storedDigests[0],
+               (0..<24).allSatisfy({ grouped[m][d].count(v * 24 + $0) == 0 }) {
+                RollupDigestCodec.encode(only, into: &w)
+                return
+            }
             var items: [PointMass] = []
             let values = dayGrouped[m][d].values[dayGrouped[m][d].range(v)]
             var weights: [Int] = []
