@@ -47,15 +47,17 @@ CREATE TABLE api_keys (
     rate_limit_day INTEGER,
     updated_at INTEGER NOT NULL
 );
-CREATE TABLE budget_crossings (
+CREATE TABLE "budget_crossings" (
     org_id TEXT NOT NULL,
     budget_id TEXT NOT NULL,
     period_start INTEGER NOT NULL,
     threshold INTEGER NOT NULL,
+    amount_units INTEGER NOT NULL,
+    basis TEXT NOT NULL,
     event_id TEXT NOT NULL,
     crossed_at INTEGER NOT NULL,
     spend_units INTEGER NOT NULL,
-    PRIMARY KEY (org_id, budget_id, period_start, threshold)
+    PRIMARY KEY (org_id, budget_id, period_start, threshold, basis, amount_units)
 ) WITHOUT ROWID;
 CREATE TABLE budgets (
     id TEXT PRIMARY KEY,
@@ -76,6 +78,12 @@ CREATE TABLE dirty_hours (
     org_id TEXT NOT NULL,
     hour_start INTEGER NOT NULL,
     marked_at INTEGER NOT NULL, recompute INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (org_id, hour_start)
+) WITHOUT ROWID;
+CREATE TABLE evaluation_marks (
+    org_id TEXT NOT NULL,
+    hour_start INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
     PRIMARY KEY (org_id, hour_start)
 ) WITHOUT ROWID;
 CREATE TABLE job_runs (
@@ -206,7 +214,7 @@ CREATE TABLE webhook_attempts (
     started_at INTEGER NOT NULL,
     duration_ms INTEGER NOT NULL,
     status_code INTEGER,
-    error TEXT,
+    error TEXT, probe INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 CREATE TABLE webhook_deliveries (
@@ -222,7 +230,7 @@ CREATE TABLE webhook_deliveries (
     last_status_code INTEGER,
     last_error TEXT,
     delivered_at INTEGER,
-    created_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, probe_resume_at INTEGER,
     UNIQUE (event_id, webhook_id)
 );
 CREATE TABLE webhooks (

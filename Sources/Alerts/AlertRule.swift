@@ -61,7 +61,7 @@ public struct AlertDefinition: Sendable, Equatable {
 
     static let fields: Set<String> = Set<String>([
         "name", "type", "threshold", "period", "window_minutes", "percentile", "budget_id", "scope", "time_zone",
-        "cooldown_minutes", "enabled",
+        "cooldown_minutes", "enabled", "channels",
     
     ]).union(ScopeKind.allCases.map(\.field))
 
@@ -169,6 +169,15 @@ public struct AlertDefinition: Sendable, Equatable {
             case "enabled":
                 guard case .bool(let b) = value else { throw FieldError(key, "enabled must be true or false") }
                 enabled = b
+            case "channels":
+                // Seed 001's field. Transitions are delivered as signed webhooks only; Slack, email or
+                // PagerDuty are reached through a webhook receiver that relays (README).
+                guard case .array(let items) = value, !items.isEmpty, items.count <= 10 else {
+                    throw FieldError(key, "channels must be a non-empty array; the only channel is \"webhook\"")
+                }
+                for (i, item) in items.enumerated() where item != .string("webhook") {
+                    throw FieldError("\(key)[\(i)]", "the only channel is \"webhook\" (signed webhooks to /v1/webhooks endpoints); relay them to Slack, email or PagerDuty from a receiver")
+                }
             case "scope":
                 guard !scopeGiven else { throw FieldError(key, "give the scope once") }
                 scopeGiven = true

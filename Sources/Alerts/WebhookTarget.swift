@@ -7,7 +7,9 @@ import Foundation
 /// `localhost` names and addresses in loopback (127/8, ::1), private (10/8, 172.16/12,
 /// 192.168/16, fc00::/7), link-local (169.254/16, fe80::/10), carrier-grade NAT (100.64/10),
 /// "this network" (0/8, ::), multicast and reserved ranges, and IPv4-mapped forms of them. The
-/// delivery worker checks the resolved addresses again before every attempt.
+/// delivery worker resolves the host once per attempt, checks every address it resolves to
+/// (``pin(host:allowPrivate:)``) and connects to the checked address (DNS rebinding cannot slip
+/// another address in between).
 public enum WebhookTarget {
     public static let maxURLLength = 2048
 
@@ -36,7 +38,10 @@ public enum WebhookTarget {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if let port = c.port, port < 1 || port > 65535 { throw FieldError(field, "\(field) has an invalid port") }
         if !allowPrivate {
-            if host == "localhost" || host.hasSuffix(".localhost") || host.hasSuffix(".local") || host.hasSuffix(".internal") {
+            // `localhost.` is `localhost`: the fully qualified form must not slip through.
+            var name = Substring(host)
+            while name.hasSuffix(".") { name = name.dropLast() }
+            if name == "localhost" || name.hasSuffix(".localhost") || name.hasSuffix(".local") || name.hasSuffix(".internal") {
                 throw FieldError(field, "\(field) points to a local host name (\(host)); private targets are refused unless webhooks.allow_private_targets is true")
             }
             if let bytes = ipBytes(host), isPrivate(bytes) {
@@ -92,27 +97,54 @@ public enum WebhookTarget {
         return false
     }
 
-    /// Resolves `host` and returns the first private address it maps to, if any (`nil`: all public).
-    public static func privateAddress(resolving host: String) -> String? {
-        if let b = ipBytes(host) { return isPrivate(b) ? host : nil }
+    /// The text form of a 4- or 16-byte address (`127.0.0.1`, `::1`).
+    public static func addressText(_ b: [UInt8]) -> String {
+        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = b.count == 4 ? AF_INET : AF_INET6
+        let ok = b.withUnsafeBytes { raw in inet_ntop(family, raw.baseAddress, &out, socklen_t(out.count)) != nil }
+        return ok ? String(cString: out) : b.map(String.init).joined(separator: ".")
+    }
+
+    /// The addresses `host` resolves to (once, with `getaddrinfo`), in the resolver's order; an IP
+    /// literal is itself.
+    public static func resolve(_ host: String) -> [[UInt8]] {
+        if let b = ipBytes(host) { return [b] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
         defer { freeaddrinfo(first) }
+        var out: [[UInt8]] = []
         var p: UnsafeMutablePointer<addrinfo>? = first
         while let ai = p {
             if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
                 var a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-                let bytes = withUnsafeBytes(of: &a) { Array($0) }
-                if isPrivate(bytes) { return bytes.map(String.init).joined(separator: ".") }
+                out.append(withUnsafeBytes(of: &a) { Array($0) })
             } else if ai.pointee.ai_family == AF_INET6, let sa = ai.pointee.ai_addr {
                 var a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-                let bytes = withUnsafeBytes(of: &a) { Array($0) }
-                if isPrivate(bytes) { return "IPv6 " + bytes.map { String($0, radix: 16) }.joined(separator: ":") }
+                out.append(withUnsafeBytes(of: &a) { Array($0) })
             }
             p = ai.pointee.ai_next
         }
-        return nil
+        var seen: Set<[UInt8]> = []
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// Why ``pin(host:allowPrivate:)`` refused a host.
+    public struct Refusal: Error, Sendable, Equatable {
+        public var message: String
+    }
+
+    /// Resolves `host` once and returns the address to connect to (the first IPv4 address, else
+    /// the first IPv6 one). Unless `allowPrivate`, every resolved address is checked and the host
+    /// is refused when any of them is not public — the connection then goes to the checked address
+    /// (with the host name kept for the `Host` header and TLS SNI), never to a second resolution.
+    public static func pin(host: String, allowPrivate: Bool) throws(Refusal) -> String {
+        let addresses = resolve(host)
+        guard !addresses.isEmpty else { throw Refusal(message: "\(host) does not resolve") }
+        if !allowPrivate, let bad = addresses.first(where: isPrivate) {
+            throw Refusal(message: "\(host) resolves to a loopback, private or link-local address (\(addressText(bad))); refused unless webhooks.allow_private_targets is true")
+        }
+        return addressText(addresses.first { $0.count == 4 } ?? addresses[0])
     }
 }

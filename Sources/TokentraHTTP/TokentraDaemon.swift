@@ -200,11 +200,21 @@ public struct TokentraDaemon: Sendable {
         let rollupOnly: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
             _ = try await RollupEngine(store: store, logger: logger).run(now: now)
         }
-        // Budgets and alerts are evaluated in one place, after every rollup cycle.
+        // Budgets and alerts are evaluated in one place, after every rollup cycle; then each webhook
+        // endpoint in backoff gets one probe (its oldest pending delivery is made due now).
+        // Not probed: an endpoint whose regular retry comes within one cycle anyway.
         let evaluator = self.evaluator
+        let index = store.index
+        let cycleMs = Int64(configuration.rollupIntervalSeconds) * 1000
         let rollup: @Sendable (Int64) async throws -> Void = { now in
-            try await rollupOnly(now)
-            _ = try await evaluator.run(nowMs: now)
+            do {
+                try await rollupOnly(now)
+                _ = try await evaluator.run(nowMs: now)
+            } catch {
+                _ = try? index.scheduleProbes(now: now, minWaitMs: cycleMs)
+                throw error
+            }
+            try index.scheduleProbes(now: now, minWaitMs: cycleMs)
         }
         let metrics = self.metrics
         let horizon = self.horizon

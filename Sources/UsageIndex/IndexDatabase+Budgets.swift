@@ -1,9 +1,9 @@
 import GRDB
 
-// Budgets and their threshold crossings (migration "v7-notifications"). A crossing row is the
-// proof that the event for (org, budget, period start, threshold) was emitted: its primary key makes
-// a second emission impossible, and it is written in the same transaction as the event and its
-// outbox rows (``IndexDatabase/emit(_:in:attemptLimit:)``).
+// Budgets and their threshold crossings (migrations "v7-notifications", "v10-notification-revisions").
+// A crossing row is the proof that the event for (org, budget, period start, threshold, basis,
+// amount) was emitted: its primary key makes a second emission impossible, and it is written in the
+// same transaction as the event and its outbox rows (``IndexDatabase/emit(_:in:attemptLimit:)``).
 
 /// One budget as stored.
 public struct BudgetRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
@@ -43,6 +43,12 @@ public struct BudgetRecord: Sendable, Equatable, Codable, FetchableRecord, Persi
         case updatedAt = "updated_at"
     }
 
+    /// What a budget's spend means: period, time zone and scope (`monthly|UTC|team=web`). A
+    /// crossing counts only for the basis it was computed on (the same formula as migration v9's).
+    public var basis: String {
+        "\(period)|\(timeZone)|" + (scopeType.flatMap { t in scopeValue.map { "\(t)=\($0)" } } ?? "")
+    }
+
     public init(
         id: String, orgID: String, name: String, amountUnits: Int64, period: String, timeZone: String, scopeType: String?,
         scopeValue: String?, alertThresholds: String, hardLimit: Bool, status: String, createdAt: Int64, updatedAt: Int64
@@ -72,16 +78,23 @@ public struct BudgetCrossing: Sendable, Equatable {
     public var eventID: String
     public var crossedAt: Int64
     public var spendUnits: Int64
+    /// The budget amount (1e-10 USD) the threshold was reached for.
+    public var amountUnits: Int64
+    /// ``BudgetRecord/basis`` at the crossing.
+    public var basis: String
     /// The pseudo-threshold under which `budget.forecast` is recorded (once per period).
     public static let forecastThreshold = -1
 
-    public init(budgetID: String, periodStart: Int64, threshold: Int, eventID: String, crossedAt: Int64, spendUnits: Int64) {
+    public init(budgetID: String, periodStart: Int64, threshold: Int, eventID: String, crossedAt: Int64, spendUnits: Int64,
+                amountUnits: Int64, basis: String) {
         self.budgetID = budgetID
         self.periodStart = periodStart
         self.threshold = threshold
         self.eventID = eventID
         self.crossedAt = crossedAt
         self.spendUnits = spendUnits
+        self.amountUnits = amountUnits
+        self.basis = basis
     }
 }
 
@@ -246,27 +259,44 @@ extension IndexDatabase {
     public func budgetCrossings(budgetID: String, orgID: String) throws -> [BudgetCrossing] {
         try writer.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM budget_crossings WHERE budget_id = ? AND org_id = ? ORDER BY period_start, threshold",
+                db, sql: "SELECT * FROM budget_crossings WHERE budget_id = ? AND org_id = ? ORDER BY period_start, crossed_at, threshold",
                 arguments: [budgetID, orgID]
             ).map {
                 BudgetCrossing(budgetID: $0["budget_id"], periodStart: $0["period_start"], threshold: $0["threshold"],
-                               eventID: $0["event_id"], crossedAt: $0["crossed_at"], spendUnits: $0["spend_units"])
+                               eventID: $0["event_id"], crossedAt: $0["crossed_at"], spendUnits: $0["spend_units"],
+                               amountUnits: $0["amount_units"], basis: $0["basis"])
             }
         }
     }
 
-    /// Records a crossing and, only if it was not recorded before, emits its event (event row and
-    /// one outbox row per subscribed webhook), all in one transaction.
+    /// Records a crossing and, only if it is new, emits its event (event row and one outbox row per
+    /// subscribed webhook), all in one transaction.
+    ///
+    /// A crossing is new unless the same threshold of the same period and basis was already
+    /// notified for an amount ≤ this one at a spend that already reached this threshold of this
+    /// amount. So an unchanged budget notifies each threshold once; a raised amount repeats no
+    /// threshold whose new level the notified spend already covered (a threshold reached later at
+    /// the higher level is notified then); a lowered amount notifies the thresholds reached at the
+    /// new amount once.
     /// - Returns: whether the crossing is new (the event was emitted).
     public func recordCrossing(orgID: String, _ crossing: BudgetCrossing, event: NotificationEvent, attemptLimit: Int) throws -> Bool {
         try writer.write { db in
+            let earlier = try Row.fetchAll(
+                db, sql: """
+                    SELECT amount_units, spend_units FROM budget_crossings
+                    WHERE org_id = ? AND budget_id = ? AND period_start = ? AND threshold = ? AND basis = ? AND amount_units <= ?
+                    """,
+                arguments: [orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.basis, crossing.amountUnits])
+            // Exact (Int128): the notified spend covers this threshold of this amount.
+            let level = Int128(crossing.threshold) * Int128(crossing.amountUnits)
+            if earlier.contains(where: { Int128($0["spend_units"] as Int64) * 100 >= level }) { return false }
             try db.execute(
                 sql: """
-                    INSERT INTO budget_crossings (org_id, budget_id, period_start, threshold, event_id, crossed_at, spend_units)
-                    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    INSERT INTO budget_crossings (org_id, budget_id, period_start, threshold, amount_units, basis, event_id, crossed_at, spend_units)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
-                arguments: [orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.eventID,
-                            crossing.crossedAt, crossing.spendUnits])
+                arguments: [orgID, crossing.budgetID, crossing.periodStart, crossing.threshold, crossing.amountUnits, crossing.basis,
+                            crossing.eventID, crossing.crossedAt, crossing.spendUnits])
             guard db.changesCount == 1 else { return false }
             try emit(event, in: db, attemptLimit: attemptLimit)
             return true

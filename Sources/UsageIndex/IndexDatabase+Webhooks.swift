@@ -82,6 +82,9 @@ public struct WebhookDelivery: Sendable, Equatable {
     public var lastError: String?
     public var deliveredAt: Int64?
     public var createdAt: Int64
+    /// Set while the delivery is a probe (``IndexDatabase/scheduleProbes(now:)``): when its backoff
+    /// would have made it due; a failed probe goes back to it.
+    public var probeResumeAt: Int64?
 
     init(_ row: Row) {
         id = row["id"]
@@ -98,6 +101,7 @@ public struct WebhookDelivery: Sendable, Equatable {
         lastError = row["last_error"]
         deliveredAt = row["delivered_at"]
         createdAt = row["created_at"]
+        probeResumeAt = row["probe_resume_at"]
     }
 }
 
@@ -108,12 +112,15 @@ public struct WebhookAttempt: Sendable, Equatable {
     public var durationMs: Int64
     public var statusCode: Int?
     public var error: String?
-    public init(attempt: Int, startedAt: Int64, durationMs: Int64, statusCode: Int?, error: String?) {
+    /// Whether it was a per-cycle probe of an endpoint in backoff (not counted against the attempt limit).
+    public var probe: Bool
+    public init(attempt: Int, startedAt: Int64, durationMs: Int64, statusCode: Int?, error: String?, probe: Bool = false) {
         self.attempt = attempt
         self.startedAt = startedAt
         self.durationMs = durationMs
         self.statusCode = statusCode
         self.error = error
+        self.probe = probe
     }
 }
 
@@ -217,19 +224,21 @@ extension IndexDatabase {
     }
 
     /// Records one attempt: delivered (2xx), retried at `retryAt`, or dead when `retryAt` is `nil` and it failed.
-    /// A delivered attempt makes the endpoint's other pending deliveries due at once.
-    /// Only a pending row changes (an attempt finishing after a redeliver or delete changes nothing).
+    /// A delivered attempt makes the endpoint's other pending deliveries due at once. A probe
+    /// (``WebhookAttempt/probe``) adds one to the delivery's attempt limit, so probing never uses
+    /// up the retry schedule. Only a pending row changes (an attempt finishing after a redeliver
+    /// or delete changes nothing).
     public func recordAttempt(deliveryID: Int64, _ attempt: WebhookAttempt, delivered: Bool, retryAt: Int64?) throws {
         try writer.write { db in
             let status = delivered ? "delivered" : (retryAt == nil ? "dead" : "pending")
             try db.execute(
                 sql: """
                     UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = ?,
-                        last_status_code = ?, last_error = ?, delivered_at = ?
+                        last_status_code = ?, last_error = ?, delivered_at = ?, attempt_limit = attempt_limit + ?, probe_resume_at = NULL
                     WHERE id = ? AND status = 'pending' AND attempts = ?
                     """,
                 arguments: [status, attempt.attempt, retryAt ?? attempt.startedAt, attempt.startedAt, attempt.statusCode, attempt.error,
-                            delivered ? attempt.startedAt + attempt.durationMs : nil, deliveryID, attempt.attempt - 1])
+                            delivered ? attempt.startedAt + attempt.durationMs : nil, attempt.probe ? 1 : 0, deliveryID, attempt.attempt - 1])
             guard db.changesCount == 1 else { return }
             if delivered {
                 // The endpoint answers again: its other pending deliveries go now instead of after their backoff.
@@ -241,8 +250,8 @@ extension IndexDatabase {
                     arguments: [attempt.startedAt, deliveryID])
             }
             try db.execute(
-                sql: "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [deliveryID, attempt.attempt, attempt.startedAt, attempt.durationMs, attempt.statusCode, attempt.error])
+                sql: "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, probe) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [deliveryID, attempt.attempt, attempt.startedAt, attempt.durationMs, attempt.statusCode, attempt.error, attempt.probe])
         }
     }
 
@@ -255,7 +264,7 @@ extension IndexDatabase {
                 let d = WebhookDelivery(row)
                 let attempts = try Row.fetchAll(db, sql: "SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt", arguments: [d.id]).map {
                     WebhookAttempt(attempt: $0["attempt"], startedAt: $0["started_at"], durationMs: $0["duration_ms"],
-                                   statusCode: $0["status_code"], error: $0["error"])
+                                   statusCode: $0["status_code"], error: $0["error"], probe: $0["probe"])
                 }
                 return (d, attempts)
             }
@@ -277,7 +286,7 @@ extension IndexDatabase {
             else { return .notFound }
             if status == "delivered" { return .alreadyDelivered }
             try db.execute(
-                sql: "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, attempt_limit = attempts + ? WHERE id = ?",
+                sql: "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, attempt_limit = attempts + ?, probe_resume_at = NULL WHERE id = ?",
                 arguments: [now, extraAttempts, deliveryID])
             return .scheduled
         }

@@ -104,6 +104,9 @@ public final class IndexDatabase: Sendable {
         m.registerMigration("v9-price-versions-audit") { db in
             try createRepricingTables(db)
         }
+        m.registerMigration("v10-notification-revisions") { db in
+            try addNotificationRevisions(db)
+        }
         return m
     }
 
@@ -210,6 +213,7 @@ extension IndexDatabase {
                     sql: "INSERT INTO dirty_hours (org_id, hour_start, marked_at, recompute) VALUES (?, ?, ?, 0) ON CONFLICT DO UPDATE SET marked_at = excluded.marked_at",
                     arguments: [d.orgID, d.hourStart, now])
             }
+            try Self.markForEvaluation(db, dirty)
             try db.execute(sql: "UPDATE wal_checkpoint SET sealed_through = MAX(sealed_through, ?) WHERE id = 1",
                            arguments: [Int64(sealedThrough)])
             return inserted

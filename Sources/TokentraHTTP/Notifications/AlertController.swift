@@ -35,6 +35,7 @@ struct AlertController: Sendable {
         o.field("time_zone", d.timeZone)
         o.field("cooldown_minutes", d.cooldownMinutes)
         o.field("enabled", d.enabled)
+        o.field("channels", strings: ["webhook"])
         o.field("state", a.state)
         o.field("last_triggered_at", a.lastTriggeredAt.map(UTCTimestamp.format))
         o.field("last_evaluated_at", a.lastEvaluatedAt.map(UTCTimestamp.format))

@@ -18,6 +18,11 @@ struct ManagementSupport: Sendable {
     }
 
     /// Reads and parses a JSON body (413 above the limit, 408 when it does not arrive, 400 when malformed).
+    ///
+    /// A body over the limit (say 10 MB) is `413 PAYLOAD_TOO_LARGE` with `error.field = "body"`
+    /// and the limit in the message: the whole body is refused before any field is looked at. A
+    /// field too long inside a body under the limit (a 60 KB `name`) is `400 VALIDATION_ERROR`
+    /// naming that field.
     func json(_ request: Request, _ context: TokentraRequestContext) async throws -> JSONValue {
         let deadline = BodyDeadline(channel: context.channel, timeout: .nanoseconds(Int64(bodyTimeout.components.seconds) * 1_000_000_000))
         defer { deadline.disarm() }
@@ -41,7 +46,7 @@ struct ManagementSupport: Sendable {
         }
         if tooLarge {
             throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the limit of \(maxBodyBytes) bytes",
-                           headers: [.connection: "close"])
+                           extra: [("field", JSONWriter.quoted("body")), ("limit_bytes", String(maxBodyBytes))], headers: [.connection: "close"])
         }
         guard collected.readableBytes > 0 else { throw APIError(.badRequest, code: "INVALID_REQUEST", message: "a JSON object body is required") }
         do {

@@ -57,6 +57,7 @@ struct WebhookController: Sendable {
                     y.field("duration_ms", t.durationMs)
                     y.field("status_code", t.statusCode)
                     y.field("error", t.error)
+                    y.field("probe", t.probe)
                 }
             }
         })

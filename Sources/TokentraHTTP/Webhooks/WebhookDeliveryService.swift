@@ -39,10 +39,19 @@ public struct WebhookSettings: Sendable {
 /// Works the durable outbox: sends due deliveries (signed), records each attempt, schedules
 /// retries with exponential backoff and jitter, and marks a delivery dead after its last attempt.
 ///
-/// A delivery is marked delivered only after a 2xx, in the same write as its attempt; one that is
-/// in flight when the daemon dies is sent again after the restart (the receiver deduplicates by
-/// `X-TokenTra-Event-Id`), one that was acknowledged is never sent again. Redirects are not
-/// followed; without `allow_private_targets` the host's addresses are checked before each attempt.
+/// A delivery is marked delivered only after a 2xx, in the same write as its attempt, recorded as
+/// soon as the response head arrives (before its body is read, before any other send); one that is
+/// in flight when the daemon dies is sent again after the restart with the same body and event id
+/// (at-least-once: the receiver deduplicates by `X-TokenTra-Event-Id` = the body's `id`), one whose
+/// acknowledgement was recorded is never sent again. Redirects are not followed. The host is
+/// resolved once per attempt, every address is checked (without `allow_private_targets`), and the
+/// connection goes to the checked address with the URL's host name as `Host` and TLS SNI.
+///
+/// Per-cycle probes: after every evaluation cycle the daemon makes the oldest pending delivery of
+/// each endpoint in backoff due at once (``UsageIndex/IndexDatabase/scheduleProbes(now:)``); a
+/// failed probe returns to its backoff schedule and does not use up an attempt, a delivered one
+/// releases the endpoint's other deliveries — so a receiver that comes back gets its events within
+/// about one cycle, however long its backoff was.
 final class WebhookDeliveryService: Service, Sendable {
     let index: IndexDatabase
     let settings: WebhookSettings
@@ -130,8 +139,11 @@ final class WebhookDeliveryService: Service, Sendable {
         let t0 = clock.now
         var statusCode: Int?
         var failure: String?
+        var answer: Answer?
         do {
-            statusCode = try await send(due, attempt: number, at: started, client: client)
+            let a = try await send(due, attempt: number, at: started, client: client)
+            answer = a
+            statusCode = Int(a.response.status.code)
         } catch let e as DeliveryRefused {
             failure = e.message
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
@@ -144,23 +156,32 @@ final class WebhookDeliveryService: Service, Sendable {
         let ok = statusCode.map { (200..<300).contains($0) } ?? false
         if !ok, failure == nil, let code = statusCode { failure = "HTTP \(code)" }
         let error = failure
+        let probe = d.probeResumeAt != nil
         var retry: Int64?
-        if !ok && number < d.attemptLimit {
+        if !ok, let resume = d.probeResumeAt {
+            retry = max(resume, wallClock())  // a failed probe goes back to its backoff schedule
+        } else if !ok && number < d.attemptLimit {
             let base = settings.backoff(afterAttempt: number)
             let jitter = Double.random(in: 0.8...1.2)
             retry = wallClock() + Int64(Double(base) * jitter)
         }
         let retryAt = retry
-        let record = WebhookAttempt(attempt: number, startedAt: started, durationMs: durationMs, statusCode: statusCode, error: error)
+        let record = WebhookAttempt(attempt: number, startedAt: started, durationMs: durationMs, statusCode: statusCode, error: error, probe: probe)
         do {
             try await blocking { [index] in try index.recordAttempt(deliveryID: d.id, record, delivered: ok, retryAt: retryAt) }
         } catch {
             logger.error("cannot record a webhook attempt", metadata: ["delivery.id": "\(d.id)", "error": "\(error)"])
         }
+        // Only now (the outcome is recorded) is the rest of the answer read and dropped: at most
+        // 64 KiB within the attempt's deadline.
+        if let answer {
+            _ = try? await answer.response.body.collect(upTo: 64 << 10)
+            if let own = answer.ownClient { try? await own.shutdown() }
+        }
         metrics.record(delivered: ok, dead: !ok && retryAt == nil)
         let level: Logger.Level = ok ? .info : (retryAt == nil ? .error : .warning)
         logger.log(level: level, ok ? "webhook delivered" : (retryAt == nil ? "webhook delivery dead after its last attempt" : "webhook delivery failed; will retry"), metadata: [
-            "webhook.id": "\(d.webhookID)", "event.id": "\(d.eventID)", "delivery.id": "\(d.id)", "attempt": "\(number)",
+            "webhook.id": "\(d.webhookID)", "event.id": "\(d.eventID)", "delivery.id": "\(d.id)", "attempt": "\(number)", "probe": "\(probe)",
             "status": "\(statusCode.map(String.init) ?? "-")", "error": "\(error ?? "")",
         ])
     }
@@ -169,19 +190,50 @@ final class WebhookDeliveryService: Service, Sendable {
         var message: String
     }
 
-    /// Posts the signed body; returns the status code.
-    func send(_ due: DueDelivery, attempt: Int, at nowMs: Int64, client: HTTPClient) async throws -> Int {
-        if !settings.allowPrivateTargets {
-            let parsed: WebhookTarget.Parsed
+    /// The response head of an attempt, and the client made for it when the address was pinned.
+    struct Answer: Sendable {
+        var response: HTTPClientResponse
+        var ownClient: HTTPClient?
+    }
+
+    /// Resolves the URL's host once, checks every address (unless private targets are allowed),
+    /// and posts the signed body to the checked address; returns at the response head.
+    func send(_ due: DueDelivery, attempt: Int, at nowMs: Int64, client: HTTPClient) async throws -> Answer {
+        let allowPrivate = settings.allowPrivateTargets
+        let parsed: WebhookTarget.Parsed
+        do {
+            parsed = try WebhookTarget.validate(due.url, allowPrivate: true)
+        } catch {
+            throw DeliveryRefused(message: "refused: \(error.message)")
+        }
+        let host = parsed.host
+        let pinned = await blockingValue { () -> (address: String?, refusal: String?) in
+            do throws(WebhookTarget.Refusal) {
+                return (try WebhookTarget.pin(host: host, allowPrivate: allowPrivate), nil)
+            } catch {
+                return (nil, error.message)
+            }
+        }
+        guard let address = pinned.address else { throw DeliveryRefused(message: "refused: \(pinned.refusal ?? host)") }
+        if !allowPrivate {
             do {
-                parsed = try WebhookTarget.validate(due.url, allowPrivate: false)
+                _ = try WebhookTarget.validate(due.url, allowPrivate: false)
             } catch {
                 throw DeliveryRefused(message: "refused: \(error.message)")
             }
-            let host = parsed.host
-            if let address = await blockingValue({ WebhookTarget.privateAddress(resolving: host) }) {
-                throw DeliveryRefused(message: "refused: \(host) resolves to a private address (\(address))")
-            }
+        }
+        // A name is connected to the address just checked (AsyncHTTPClient keeps the name for the
+        // Host header and TLS SNI); an IP literal needs no pinning.
+        var sender = client
+        var ownClient: HTTPClient?
+        if WebhookTarget.ipBytes(host) == nil {
+            var config = clientConfiguration
+            let urlHost = URLComponents(string: due.url)?.host ?? host
+            config.dnsOverride = [host: address]
+            config.dnsOverride[urlHost] = address
+            let own = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            sender = own
+            ownClient = own
         }
         let body = Array(due.body.utf8)
         var request = HTTPClientRequest(url: due.url)
@@ -195,10 +247,13 @@ final class WebhookDeliveryService: Service, Sendable {
         request.headers.add(name: WebhookSigner.deliveryIDHeader, value: String(due.delivery.id))
         request.headers.add(name: WebhookSigner.attemptHeader, value: String(attempt))
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .milliseconds(settings.timeoutMs))
-        // Read (and drop) at most 64 KiB of the answer within the same deadline.
-        _ = try? await response.body.collect(upTo: 64 << 10)
-        return Int(response.status.code)
+        do {
+            let response = try await sender.execute(request, timeout: .milliseconds(settings.timeoutMs))
+            return Answer(response: response, ownClient: ownClient)
+        } catch {
+            try? await ownClient?.shutdown()
+            throw error
+        }
     }
 }
 

@@ -58,7 +58,7 @@ final class WallClock: Sendable {
             (#"{"name":"x","type":"latency","threshold":100,"window_minutes":45}"#, "window_minutes"),
             (#"{"name":"x","type":"anomaly","cooldown_minutes":-5}"#, "cooldown_minutes"),
             (#"{"name":"x","type":"anomaly","scope":{"colour":"red"}}"#, "scope.colour"),
-            (#"{"name":"x","type":"anomaly","channels":["email"]}"#, "channels"),
+            (#"{"name":"x","type":"anomaly","channels":["email"]}"#, "channels[0]"),  // the only channel is webhook
         ]
         for (body, field) in bad {
             let r = try await API.call(d.baseURL, key, "POST", "/v1/alerts", body: body)

@@ -184,8 +184,8 @@ import UsageIndex
         try await d.stop()
     }
 
-    /// A late event for yesterday, arriving in the first 24 h of today, still emits yesterday's
-    /// crossing — once; after the grace day, nothing.
+    /// A late event for yesterday, arriving in the first 24 h of today and not sealed yet, still
+    /// emits yesterday's crossing — once. (Later periods: BudgetEvaluationTests.)
     @Test func lateEventCrossesThePreviousPeriodOnce() async throws {
         let clock = WallClock(Self.now)
         let d = try await TestDaemon.start({ $0.maxEventAgeDays = 0 }, wallClock: { clock.now })
@@ -206,7 +206,7 @@ import UsageIndex
         #expect(event["type"]!.stringValue == "budget.exceeded")
         #expect(event["data"]!["current_spend"]!.numberText == "1")
         #expect(event["data"]!["period_end"]!.stringValue == "2026-11-21T00:00:00.000Z")
-        // Two days later a late event for Nov 20 changes nothing.
+        // Two days later an event under the threshold emits nothing, and Nov 20 is not notified again.
         clock.set(Self.now + 60 * 3_600_000)
         _ = try await API.ingest(d.baseURL, sdk, [API.event("y3", "2026-11-22T00:30:00Z", cost: "0.1")])
         #expect(try await d.daemon.evaluator.run(nowMs: clock.now).budgetEvents == 0)

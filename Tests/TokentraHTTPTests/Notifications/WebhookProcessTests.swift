@@ -53,6 +53,11 @@ import Glibc
         #expect(received.count == 2)
         #expect(Set(received.map(\.eventID)).count == 1)
         #expect(received.allSatisfy { $0.signatureValid && $0.eventType == "budget.exceeded" })
+        // At-least-once on the wire: the resend after the crash is byte for byte the same body, whose
+        // `id` is the X-TokenTra-Event-Id header, so the receiver deduplicates it; only the attempt differs.
+        #expect(received[0].body == received[1].body)
+        #expect(try StrictJSON.parse(received[0].body)["id"]?.stringValue == received[0].eventID)
+        #expect(received.map(\.attempt) == [1, 1])
         let log = try await API.call(daemon.baseURL, admin, "GET", "/v1/webhooks/\(hookID)/deliveries")
         let rows = log.json["data"]!.arrayValue!
         #expect(rows.count == 1)

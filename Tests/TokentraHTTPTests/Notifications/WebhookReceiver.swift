@@ -13,6 +13,8 @@ final class WebhookReceiver: Sendable {
         case status(Int)
         /// Wait this long, then answer 503 (the sender has given up by then).
         case hang(milliseconds: Int64)
+        /// Send the head `200` at once, the body only after this long.
+        case headThenStall(milliseconds: Int64)
     }
 
     struct Received: Sendable {
@@ -23,6 +25,8 @@ final class WebhookReceiver: Sendable {
         var body: String
         /// Whether it was answered 2xx in time (acknowledged).
         var acknowledged: Bool
+        /// The `Host` header.
+        var host: String = ""
     }
 
     struct State {
@@ -32,6 +36,11 @@ final class WebhookReceiver: Sendable {
         var channel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var port = 0
+        /// Unreachable while listening: every connection is closed at once, unanswered (the port
+        /// stays ours, so no other test's server can take it meanwhile).
+        var down = false
+        /// Bodies of ``Behavior/headThenStall(milliseconds:)`` answers finished.
+        var stalledBodiesSent = 0
     }
 
     let state = Mutex(State())
@@ -43,6 +52,8 @@ final class WebhookReceiver: Sendable {
 
     func setSecret(_ s: String) { state.withLock { $0.secret = s } }
     func setPlan(_ plan: [Behavior]) { state.withLock { $0.plan = plan } }
+    func setDown(_ down: Bool) { state.withLock { $0.down = down } }
+    var stalledBodiesSent: Int { state.withLock { $0.stalledBodiesSent } }
 
     /// Binds (a free port the first time, the same port after ``stop()``).
     func start() async throws {
@@ -50,6 +61,7 @@ final class WebhookReceiver: Sendable {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
+                if receiver.state.withLock({ $0.down }) { return channel.close() }
                 receiver.state.withLock { $0.connections[ObjectIdentifier(channel)] = channel }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
@@ -85,10 +97,12 @@ final class WebhookReceiver: Sendable {
             let behavior = s.plan.isEmpty ? .status(200) : s.plan.removeFirst()
             var ok = false
             if case .status(let code) = behavior { ok = (200..<300).contains(code) }
+            if case .headThenStall = behavior { ok = true }
             s.received.append(Received(
                 eventID: head.headers.first(name: "X-TokenTra-Event-Id") ?? "", eventType: head.headers.first(name: "X-TokenTra-Event-Type") ?? "",
                 attempt: Int(head.headers.first(name: "X-TokenTra-Delivery-Attempt") ?? "") ?? 0,
-                signatureValid: header == expected, body: String(decoding: body, as: UTF8.self), acknowledged: ok))
+                signatureValid: header == expected, body: String(decoding: body, as: UTF8.self), acknowledged: ok,
+                host: head.headers.first(name: "Host") ?? ""))
             return behavior
         }
     }
@@ -114,6 +128,19 @@ final class WebhookReceiver: Sendable {
                 switch behavior {
                 case .status(let code):
                     respond(context, code)
+                case .headThenStall(let ms):
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Length", value: "2")
+                    headers.add(name: "Content-Type", value: "application/json")
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                    let receiver = self.receiver
+                    context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
+                        let (handler, ctx) = loopBound.value
+                        receiver.state.withLock { $0.stalledBodiesSent += 1 }
+                        ctx.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)
+                        ctx.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+                    }
                 case .hang(let ms):
                     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                     context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
