@@ -24,27 +24,7 @@ struct ManagementSupport: Sendable {
     /// field too long inside a body under the limit (a 60 KB `name`) is `400 VALIDATION_ERROR`
     /// naming that field.
     func json(_ request: Request, _ context: TokentraRequestContext) async throws -> JSONValue {
-        let deadline = BodyDeadline(channel: context.channel, timeout: .nanoseconds(Int64(bodyTimeout.components.seconds) * 1_000_000_000))
-        defer { deadline.disarm() }
-        var collected = ByteBuffer()
-        var tooLarge = request.headers[.contentLength].flatMap({ Int($0) }).map { $0 > maxBodyBytes } ?? false
-        var drained = 0
-        do {
-            // Past the limit the rest is read and dropped (up to 16 MiB), so the client can read the 413.
-            for try await chunk in request.body {
-                if tooLarge || collected.readableBytes + chunk.readableBytes > maxBodyBytes {
-                    tooLarge = true
-                    drained += chunk.readableBytes
-                    if drained > 16 << 20 { break }
-                    continue
-                }
-                var c = chunk
-                collected.writeBuffer(&c)
-            }
-        } catch is BodyTimeoutError {
-            throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT", message: "request body not received in time", headers: [.connection: "close"])
-        }
-        if tooLarge {
+        guard let collected = try await BoundedBody.read(request, context, limit: maxBodyBytes, timeout: bodyTimeout) else {
             throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the limit of \(maxBodyBytes) bytes",
                            extra: [("field", JSONWriter.quoted("body")), ("limit_bytes", String(maxBodyBytes))], headers: [.connection: "close"])
         }

@@ -173,26 +173,7 @@ struct OverviewController: Sendable {
 
     /// Reads an `application/x-www-form-urlencoded` body of up to ``maxFormBytes``.
     func readForm(_ request: Request, _ context: TokentraRequestContext) async throws -> [String: String] {
-        let deadline = BodyDeadline(channel: context.channel, timeout: .nanoseconds(Int64(bodyTimeout.components.seconds) * 1_000_000_000))
-        defer { deadline.disarm() }
-        var collected = ByteBuffer()
-        var tooLarge = false, drained = 0
-        do {
-            // Past the limit the rest is read and dropped (up to 16 MiB), so the client can read the 413.
-            for try await chunk in request.body {
-                if tooLarge || collected.readableBytes + chunk.readableBytes > maxFormBytes {
-                    tooLarge = true
-                    drained += chunk.readableBytes
-                    if drained > 16 << 20 { break }
-                    continue
-                }
-                var c = chunk
-                collected.writeBuffer(&c)
-            }
-        } catch is BodyTimeoutError {
-            throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT", message: "request body not received in time", headers: [.connection: "close"])
-        }
-        if tooLarge {
+        guard let collected = try await BoundedBody.read(request, context, limit: maxFormBytes, timeout: bodyTimeout) else {
             throw APIError(.contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "the sign-in form exceeds \(maxFormBytes) bytes",
                            headers: [.connection: "close"])
         }

@@ -35,3 +35,33 @@ struct BodyDeadline {
 
     func disarm() { scheduled?.cancel() }
 }
+
+/// Reads a small request body (a management call, a sign-in form) under a byte limit and the
+/// body read deadline.
+enum BoundedBody {
+    /// The body, or `nil` when it exceeds `limit` (by its `Content-Length` or as it arrives).
+    /// Past the limit the rest is read and dropped (up to 16 MiB), so the client can read the 413.
+    /// - Throws: ``APIError`` 408 `REQUEST_TIMEOUT` when the body does not arrive within `timeout`.
+    static func read(_ request: Request, _ context: TokentraRequestContext, limit: Int, timeout: Duration) async throws -> ByteBuffer? {
+        let deadline = BodyDeadline(channel: context.channel, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+        defer { deadline.disarm() }
+        var collected = ByteBuffer()
+        var tooLarge = request.headers[.contentLength].flatMap({ Int($0) }).map { $0 > limit } ?? false
+        var drained = 0
+        do {
+            for try await chunk in request.body {
+                if tooLarge || collected.readableBytes + chunk.readableBytes > limit {
+                    tooLarge = true
+                    drained += chunk.readableBytes
+                    if drained > 16 << 20 { break }
+                    continue
+                }
+                var c = chunk
+                collected.writeBuffer(&c)
+            }
+        } catch is BodyTimeoutError {
+            throw APIError(.requestTimeout, code: "REQUEST_TIMEOUT", message: "request body not received in time", headers: [.connection: "close"])
+        }
+        return tooLarge ? nil : collected
+    }
+}
