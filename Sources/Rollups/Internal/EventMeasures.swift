@@ -24,25 +24,11 @@ struct EventMeasures {
     var unpriced: Int64
     var ttftCount: Int64
 
+    /// This one event's measures (a request of 1).
     var measures: RollupMeasures {
-        var m = RollupMeasures()
-        m.requests = 1
-        m.errors = errors
-        m.cacheHits = cacheHits
-        m.unpriced = unpriced
-        m.ttftCount = ttftCount
-        m.latencyCount = latencyCount
-        m.inputTokens = Int128(inputTokens)
-        m.outputTokens = Int128(outputTokens)
-        m.cachedTokens = Int128(cachedTokens)
-        m.totalTokens = Int128(totalTokens)
-        m.inputCost = Int128(inputCost)
-        m.outputCost = Int128(outputCost)
-        m.cachedCost = Int128(cachedCost)
-        m.totalCost = Int128(totalCost)
-        m.latencySumMs = Int128(latencyMs)
-        m.ttftSumMs = Int128(ttftMs)
-        return m
+        var one = Sums64()
+        _ = one.add(self)  // one event added to zero cannot overflow
+        return one.measures
     }
 }
 

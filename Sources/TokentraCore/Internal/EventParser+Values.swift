@@ -1,23 +1,33 @@
 /// Typed values of ``EventParser``: token counts, milliseconds, exact money, booleans, the
 /// metadata object and the host objects.
 extension EventParser {
-    /// A token count: a non-negative integer (`12.0` is accepted as 12), or nil for null.
-    mutating func tokens(_ key: Int) throws(JSONSyntaxError) -> Int64? {
+    /// The number at the current position, or nil when there is none: `null` (nothing reported),
+    /// a non-finite literal or another type (both reported as the field's error). `present` runs
+    /// first for any value but `null`.
+    @inline(__always)
+    mutating func number(_ key: Int, expected: String, present: (inout Self) -> Void = { _ in }) throws(JSONSyntaxError) -> JSONNumberToken? {
         let c = s.base[s.pos]
         guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
             if c == 0x6E {
                 _ = try s.scanLiteral()
                 return nil
             }
+            present(&self)
             if nonFinite(keyName(key)) { return nil }
-            try wrongType(keyName(key), expected: "an integer")
+            try wrongType(keyName(key), expected: expected)
             return nil
         }
+        present(&self)
         if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
             _ = nonFinite(keyName(key))
             return nil
         }
-        let n = try s.scanNumber()
+        return try s.scanNumber()
+    }
+
+    /// A token count: a non-negative integer (`12.0` is accepted as 12), or nil for null.
+    mutating func tokens(_ key: Int) throws(JSONSyntaxError) -> Int64? {
+        guard let n = try number(key, expected: "an integer") else { return nil }
         if n.overflowsDouble {
             fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
             return nil
@@ -45,21 +55,7 @@ extension EventParser {
 
     /// A duration in ms: a non-negative number rounded half-up to an integer, or nil for null.
     mutating func millis(_ key: Int) throws(JSONSyntaxError) -> Int64? {
-        let c = s.base[s.pos]
-        guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
-            if c == 0x6E {
-                _ = try s.scanLiteral()
-                return nil
-            }
-            if nonFinite(keyName(key)) { return nil }
-            try wrongType(keyName(key), expected: "a number")
-            return nil
-        }
-        if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
-            _ = nonFinite(keyName(key))
-            return nil
-        }
-        let n = try s.scanNumber()
+        guard let n = try number(key, expected: "a number") else { return nil }
         guard !n.overflowsDouble, let v = JSONScanner.roundedMagnitude(n) else {
             fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
             return nil
@@ -79,23 +75,7 @@ extension EventParser {
 
     /// A cost in USD: an exact decimal with at most 10 places, non-negative, or nil for null.
     mutating func money(_ key: Int) throws(JSONSyntaxError) -> Money? {
-        let c = s.base[s.pos]
-        guard c == 0x2D || (c >= 0x30 && c <= 0x39) else {
-            if c == 0x6E {
-                _ = try s.scanLiteral()
-                return nil
-            }
-            sawCost = true
-            if nonFinite(keyName(key)) { return nil }
-            try wrongType(keyName(key), expected: "a number")
-            return nil
-        }
-        sawCost = true
-        if c == 0x2D && s.pos + 1 < s.end && s.base[s.pos + 1] == 0x49 {
-            _ = nonFinite(keyName(key))
-            return nil
-        }
-        let n = try s.scanNumber()
+        guard let n = try number(key, expected: "a number", present: { $0.sawCost = true }) else { return nil }
         if n.overflowsDouble {
             fail(.nonFiniteNumber, "field \(keyName(key)) overflows: \(text(n.start, n.end))", field: keyName(key))
             return nil
