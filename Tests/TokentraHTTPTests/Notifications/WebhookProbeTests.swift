@@ -64,6 +64,8 @@ import UsageIndex
         try await eventually(30, "both delivered after the receiver came back") { receiver.acknowledged.count == 2 }
         let served = cycles.load(ordering: .sequentiallyConsistent)
         #expect(served - back <= 2, "delivered \(served - back) cycles after the receiver came back")
+        // The receiver answers before the daemon records the answer: wait for the log to say so.
+        try await eventually(10, "both recorded as delivered") { try log().allSatisfy { $0.0.status == "delivered" } }
         let after = try log()
         #expect(after.map(\.0.status) == ["delivered", "delivered"])
         // The oldest was delivered by a probe; the other was released by it (an ordinary attempt).
