@@ -72,6 +72,7 @@ extension SegmentStore {
     func forgetDays(_ keys: [DayKey]) {
         for k in keys {
             if let s = dedup.removeValue(forKey: k) { dedupIDs -= s.ids.count }
+            dropOrgFilter(k.orgID)  // rebuilt without the day's ids on the org's next event
         }
     }
 

@@ -115,6 +115,11 @@ public actor SegmentStore {
 
     var dedup: [DayKey: DaySet] = [:]
     var dedupIDs = 0
+    /// Each org's screen of the ids stored on its other days (``OrgFilter``), built on first use.
+    var orgFilters: [OrgFilter?] = []
+    var orgFilterSlots: [String: Int] = [:]
+    /// Seeds the screens' hash, so that ids cannot be chosen to collide in them.
+    nonisolated let filterSeed = UInt64.random(in: .min ... .max)
     var useClock: UInt64 = 0
     var memtable: [DayKey: DayBuffer] = [:]
     var memtableRows = 0
@@ -304,24 +309,35 @@ public actor SegmentStore {
     /// Claims the new (org, day, request_id)s among `rows` of `batch` for `token`.
     func reserve(_ batch: EventBatch, rows: [Int], token: UInt64) throws -> Reservation {
         var r = Reservation()
-        var keyOf: [OrgDay: DayKey] = [:]
+        var keyOf: [OrgDay: (DayKey, Int)] = [:]
         for i in rows {
             let od = OrgDay(org: batch.orgs.code(at: i), day: UTC.floorDiv(batch.timestamps[i], UTC.msPerDay))
             let key: DayKey
+            let slot: Int
             if let k = keyOf[od] {
-                key = k
+                (key, slot) = k
             } else {
                 key = DayKey(orgID: batch.orgID(at: i), dayStart: od.day * UTC.msPerDay)
-                keyOf[od] = key
+                slot = filterSlot(key.orgID)
+                keyOf[od] = (key, slot)
                 try ensureDay(key)
             }
             let id = IDKey(high: batch.idHigh[i], low: batch.idLow[i])
-            let inserted = dedup[key]!.ids.insert(id)
-            if inserted {
-                if token != 0 { dedup[key]!.pending[id] = token }
-                r.accepted[key, default: []].append(i)
-                dedupIDs += 1
-            } else if let owner = dedup[key]!.pending[id], owner != token {
+            var holder = key
+            if dedup[key]!.ids.insert(id) {
+                let hash = filterHash(id)
+                if let other = try crossDayHolder(key, slot: slot, id, hash: hash) {
+                    dedup[key]!.ids.remove(id)  // stored on another day: a duplicate of that event
+                    holder = other
+                } else {
+                    if token != 0 { dedup[key]!.pending[id] = token }
+                    r.accepted[key, default: []].append(i)
+                    dedupIDs += 1
+                    try recordInFilter(key, slot: slot, hash: hash)
+                    continue
+                }
+            }
+            if let owner = dedup[holder]!.pending[id], owner != token {
                 r.deferred.append(i)
                 r.waitFor.insert(owner)
             } else {
@@ -379,7 +395,7 @@ public actor SegmentStore {
 
     /// Bytes of memory the dedup state uses, estimated from the hash tables' capacities.
     public var dedupMemoryBytes: Int {
-        dedup.values.reduce(0) { $0 + $1.ids.memoryBytes + $1.pending.capacity * 33 + 64 }
+        dedup.values.reduce(0) { $0 + $1.ids.memoryBytes + $1.pending.capacity * 33 + 64 } + filterMemoryBytes
     }
 
     /// Number of request ids the dedup state holds in memory.

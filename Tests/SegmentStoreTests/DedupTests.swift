@@ -163,13 +163,14 @@ import Glibc
         await store.close()
     }
 
-    // MARK: (b) the key is (org, UTC day, request_id)
+    // MARK: (b) the key is (org, request_id), over every retained day
 
-    /// The dedup key is (org, UTC day of the event's timestamp, request_id): the same request id on
-    /// two different UTC days is two events (a client reusing ids across days is not deduplicated
-    /// against older days), while two timestamps of the same day are one event. It holds for
-    /// unsealed days, sealed cached days, evicted days and across a reopen.
-    @Test func sameRequestIDOnTwoDaysIsTwoEvents() async throws {
+    /// The dedup key is (org, request_id) over the whole raw retention window: the same request id
+    /// on another UTC day (a retry with a fresh timestamp, a re-imported file with shifted times) is
+    /// a duplicate of the first copy, as is a second timestamp of the same day; another org's is its
+    /// own event. It holds for unsealed days, sealed cached days, evicted days and across a reopen,
+    /// and for days that hold no events of their own (only the org's screen knows the id).
+    @Test func sameRequestIDOnAnyDayIsOneEvent() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let budget: (inout SegmentStore.Configuration) -> Void = { $0.dedupCachedIDs = 1 }
@@ -184,40 +185,80 @@ import Glibc
         #expect(UTC.dayStart(justBefore.timestampMs) == Store.dayStart(3))
         var otherOrg = original
         otherOrg.orgID = "org_b"
+        var otherOrgLater = otherOrg
+        otherOrgLater.timestampMs += 2 * UTC.msPerDay
 
+        // Unsealed: the original's day is in memory.
         #expect(try await store.ingest([original]) == SegmentStore.IngestResult(stored: 1))
-        #expect(try await store.ingest([nextDay]) == SegmentStore.IngestResult(stored: 1))
+        #expect(try await store.ingest([nextDay]) == SegmentStore.IngestResult(stored: 0, duplicateIndices: [0]))
         #expect(try await store.ingest([sameDay]) == SegmentStore.IngestResult(stored: 0, duplicateIndices: [0]))
-        #expect(try await store.ingest([justBefore, otherOrg, sameDay, nextDay])
-                == SegmentStore.IngestResult(stored: 2, duplicateIndices: [2, 3]))
+        #expect(try await store.ingest([justBefore, otherOrg, sameDay, nextDay, otherOrgLater])
+                == SegmentStore.IngestResult(stored: 1, duplicateIndices: [0, 2, 3, 4]))
         try await store.flush()
         // Sealed; once day 9's new id is claimed, the sealed days are evicted (least recently used
         // first) until at most 1 id is cached: only day 9 stays.
-        #expect(try await store.ingest(Store.events(1, day: 9, seed: 6)).stored == 1)
+        let day9 = Store.events(1, day: 9, seed: 6)
+        #expect(try await store.ingest(day9).stored == 1)
         #expect(await store.dedupCachedDays == 1)
         #expect(await store.dedupEntries == 1)
-        // Each of these loads its day from the segments and evicts the one before (no day appears
-        // twice in the batch: see batchInterleavingTwoColdDaysOverTheBudget).
-        #expect(try await store.ingest([sameDay, nextDay, justBefore, otherOrg])
-                == SegmentStore.IngestResult(stored: 0, duplicateIndices: [0, 1, 2, 3]))
+        // Evicted: each copy finds the id in its org's screen and confirms it on day 4, read back
+        // from its segment (days 3 and 5 hold nothing of their own).
+        #expect(try await store.ingest([nextDay, justBefore, sameDay, otherOrgLater, otherOrg])
+                == SegmentStore.IngestResult(stored: 0, duplicateIndices: [0, 1, 2, 3, 4]))
+        // Day 9's id sent for day 4: confirmed on day 9.
+        var day9Early = day9[0]
+        day9Early.timestampMs = Store.dayStart(4) + 7
+        #expect(try await store.ingest([day9Early]).duplicateIndices == [0])
 
         var perDay: [String: [UsageEvent]] = [:]
         try await store.forEachDay(orgID: "org_a") { _, day, events in perDay[day] = events }
-        #expect(perDay.keys.sorted() == [Store.day(3), Store.day(4), Store.day(5), Store.day(9)])
-        #expect(perDay[Store.day(4)] == [original])  // the first copy of the day wins
-        #expect(perDay[Store.day(5)] == [nextDay])
-        #expect(perDay[Store.day(3)] == [justBefore])
-        #expect(Set([original, nextDay, justBefore].map(\.requestID)).count == 1)
+        #expect(perDay.keys.sorted() == [Store.day(4), Store.day(9)])
+        #expect(perDay[Store.day(4)] == [original])  // the first copy wins
         #expect(try await Store.allEvents(store, org: "org_b") == [otherOrg])
         await store.close()
 
+        // Across a reopen: the screens are rebuilt from the segments.
         let reopened = try await Store.open(dir, budget)
-        #expect(try await reopened.ingest([original, nextDay, justBefore, otherOrg]).duplicateIndices == [0, 1, 2, 3])
-        #expect(try await reopened.ingest([sameDay]).duplicateIndices == [0])
-        var moved = original
+        #expect(try await reopened.ingest([nextDay, justBefore, otherOrgLater, original, day9Early]).duplicateIndices == [0, 1, 2, 3, 4])
+        // A new id is still new on any day.
+        var moved = Store.events(1, day: 4, seed: 77)[0]
         moved.timestampMs = Store.dayStart(6) + 5
         #expect(try await reopened.ingest([moved]).stored == 1)
-        #expect(try await Store.allEvents(reopened, org: "org_a").count == 5)
+        #expect(try await Store.allEvents(reopened, org: "org_a").count == 3)
+        await reopened.close()
+    }
+
+    /// Many ids over many days, sent again on other days in one batch and after a reopen: every one
+    /// is a duplicate of its first copy, and the org's screen grows (is rebuilt larger) on the way
+    /// without missing any. The stored events are exactly the first copies.
+    @Test func reimportWithShiftedDaysStoresNothingTwice() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let budget: (inout SegmentStore.Configuration) -> Void = { $0.dedupCachedIDs = 500 }
+        let store = try await Store.open(dir, budget)
+        let originals = (0..<6).flatMap { Store.events(700, day: $0, seed: 300 + UInt64($0)) }
+        for chunk in stride(from: 0, to: originals.count, by: 350) {
+            #expect(try await store.ingest(Array(originals[chunk..<(chunk + 350)])).stored == 350)
+            if chunk % 1400 == 0 { try await store.flush() }
+        }
+        try await store.flush()
+        // The same events, each moved 1–3 days later (some beyond the last stored day), in one batch.
+        let shifted = originals.enumerated().map { i, e in
+            var m = e
+            m.timestampMs += Int64(1 + i % 3) * UTC.msPerDay
+            return m
+        }
+        let fresh = Store.events(50, day: 7, seed: 999)
+        let r = try await store.ingest(shifted + fresh)
+        #expect(r.stored == 50)
+        #expect(r.duplicateIndices == Array(0..<originals.count))
+        try await store.flush()
+        await store.close()
+        let reopened = try await Store.open(dir, budget)
+        let again = try await reopened.ingest(fresh.map { var m = $0; m.timestampMs -= 3 * UTC.msPerDay; return m } + shifted)
+        #expect(again == SegmentStore.IngestResult(stored: 0, duplicateIndices: Array(0..<(originals.count + 50))))
+        let stored = try await Store.allEvents(reopened)
+        #expect(stored == Store.sorted(originals + fresh))
         await reopened.close()
     }
 }
@@ -331,6 +372,36 @@ extension FaultInjectionTests {
             #expect(await reopened.recoveryReport.replayedEvents == 0)
             #expect(try await Store.allEvents(reopened) == Store.sorted(b))
             await reopened.close()
+        }
+
+        /// The same races with the retry on another UTC day (a client that re-stamps its retries):
+        /// it waits for the original's write, then is a duplicate of it if the write succeeded, or is
+        /// stored (on its own day) if it failed.
+        @Test(arguments: [false, true])
+        func retryOnAnotherDayWaitsForTheInFlightOriginal(failOriginal: Bool) async throws {
+            defer { FaultInjection.reset() }
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let store = try await Store.open(dir)
+            let n = 40
+            let a = Store.events(n, day: 2, seed: failOriginal ? 52 : 51)
+            var b = a
+            for i in b.indices { b[i].timestampMs += UTC.msPerDay * Int64(1 + i % 2) }
+            let (ra, rb, log) = try await Self.race(store, dir: dir, a: a, b: b, failA: failOriginal ? ENOSPC : nil)
+            #expect(log.first == "A's write released")
+            #expect(Set(log.dropFirst()) == ["A returned", "B returned, unsealed \(n)"])
+            if failOriginal {
+                #expect(throws: SegmentError.self) { try ra.get() }
+                #expect(rb == SegmentStore.IngestResult(stored: n))
+            } else {
+                #expect(try ra.get() == SegmentStore.IngestResult(stored: n))
+                #expect(rb == SegmentStore.IngestResult(stored: 0, duplicateIndices: Array(0..<n)))
+            }
+            try await store.flush()
+            let kept = failOriginal ? b : a
+            #expect(try await Store.allEvents(store) == Store.sorted(kept))
+            #expect(try await store.ingest(failOriginal ? a : b).duplicateIndices == Array(0..<n))
+            await store.close()
         }
 
         /// The delay effect: a WAL write held back by a delay still completes, and a fail rule on

@@ -57,6 +57,10 @@ struct IDSet: Sendable {
 
     func contains(_ id: SegmentStore.IDKey) -> Bool { shards[Self.shard(id)].contains(id) }
 
+    func forEach(_ body: (SegmentStore.IDKey) -> Void) {
+        for shard in shards { for id in shard { body(id) } }
+    }
+
     /// Reserves room for `n` ids in total (a cold load of a day's segments).
     mutating func reserveCapacity(_ n: Int) {
         for i in 0..<shards.count { shards[i].reserveCapacity(n / 40 + 16) }
