@@ -102,6 +102,12 @@ let now = "2026-11-20T00:00:00Z"
         let again = try await CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, file])
         #expect(again.json["processed"] as? Int == 0)
         #expect(again.json["duplicates"] as? Int == 2050)
+        // The same events re-stamped a day earlier (another exporter's clock): still nothing new.
+        let shifted = dir.file("shifted.ndjson")
+        try ndjson(events.map { var e = $0; e.timestampMs -= 86_400_000; return e }).write(toFile: shifted, atomically: true, encoding: .utf8)
+        let moved = try await CLI.run(["ingest", "--data-dir", dir.file("d1"), "--now", now, shifted])
+        #expect(moved.json["processed"] as? Int == 0, "\(moved.stdout)")
+        #expect(moved.json["duplicates"] as? Int == 2000)
 
         let export1 = try await CLI.run(["export", "--data-dir", dir.file("d1")])
         #expect(export1.status == 0)

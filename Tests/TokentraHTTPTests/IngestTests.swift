@@ -47,6 +47,42 @@ import UsageIndex
         try await d.stop()
     }
 
+    /// A client that re-stamps its retries: the same request_id with a timestamp on another UTC day
+    /// (yesterday, two days ago) is a duplicate of the first copy: unsealed, after a seal, and after
+    /// a restart. Stored: one event, the first copy (its day, its cost).
+    @Test func retryOnAnotherDayIsADuplicate() async throws {
+        let d = try await TestDaemon.start()
+        let dataDir = d.daemon.configuration.dataDirectory
+        let (key, _) = try d.createKey()
+        let id = UUID().uuidString.lowercased()
+        func event(daysAgo: Int, cost: String) -> String {
+            let ts = UTCTimestamp.format(Int64(Date().timeIntervalSince1970 * 1000) - Int64(daysAgo) * 86_400_000)
+            return #"{"request_id":"\#(id)","timestamp":"\#(ts)","provider":"openai","model":"gpt-4o","input_tokens":10,"output_tokens":5,"total_cost":\#(cost)}"#
+        }
+        let first = try await HTTP.ingest(d, key: key, body: Payload.batch([event(daysAgo: 0, cost: "0.25")]))
+        #expect(first.json["processed"] as? Int == 1, "\(first.body)")
+        for daysAgo in [1, 2] {
+            let r = try await HTTP.ingest(d, key: key, body: Payload.batch([event(daysAgo: daysAgo, cost: "9")]))
+            #expect(r.json["processed"] as? Int == 0, "\(r.body)")
+            #expect(r.json["duplicates"] as? Int == 1)
+        }
+        _ = try await d.store.flush()
+        let sealed = try await HTTP.ingest(d, key: key, body: Payload.batch([event(daysAgo: 1, cost: "9")]))
+        #expect(sealed.json["duplicates"] as? Int == 1, "\(sealed.body)")
+        try await d.stop(keepDirectory: true)
+
+        let again = try await TestDaemon.start(dataDirectory: dataDir)
+        let (key2, _) = try again.createKey()
+        let restarted = try await HTTP.ingest(again, key: key2, body: Payload.batch([event(daysAgo: 2, cost: "9"), event(daysAgo: 0, cost: "9")]))
+        #expect(restarted.json["processed"] as? Int == 0, "\(restarted.body)")
+        #expect(restarted.json["duplicates"] as? Int == 2)
+        let stored = try await again.storedEvents()
+        #expect(stored.count == 1)
+        #expect(stored.first?.requestID.description == id)
+        #expect(stored.first?.totalCost.description == "0.25")
+        try await again.stop()
+    }
+
     @Test func emptyBatchIsOK() async throws {
         let d = try await TestDaemon.start()
         let (key, _) = try d.createKey()
