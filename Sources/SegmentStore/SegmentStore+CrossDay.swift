@@ -1,3 +1,4 @@
+import Logging
 import TokentraCore
 import UsageIndex
 
@@ -69,6 +70,7 @@ extension SegmentStore {
     }
 
     private func buildOrgFilter(_ orgID: String, slot: Int) throws {
+        let started = ContinuousClock.now
         let pin = pins.pin()
         defer { pin.release() }
         var cold: [Int64: [SegmentRecord]] = [:]
@@ -101,6 +103,13 @@ extension SegmentStore {
             }
         }
         orgFilters[slot] = OrgFilter(filter: filter, days: days)
+        if filter.count >= 100_000 {
+            let ms = (ContinuousClock.now - started) / .milliseconds(1)
+            logger.info("dedup screen built", metadata: [
+                "org": "\(orgID)", "dedup.ids": "\(filter.count)", "dedup.days": "\(days.count)",
+                "dedup.screen_bytes": "\(filter.memoryBytes)", "duration_ms": "\(Int(ms))",
+            ])
+        }
     }
 
     /// Bytes of memory the orgs' cross-day screens use.
