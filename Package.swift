@@ -54,13 +54,14 @@ let package = Package(
             name: "Rollups",
             dependencies: [
                 "SegmentStore", "UsageIndex", "TDigest", "TokentraCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Query",
-            dependencies: ["Rollups", "UsageIndex", "TDigest", "TokentraCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Rollups", "UsageIndex", "TDigest", "TokentraCore"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -144,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SegmentStoreTests",
-            dependencies: ["SegmentStore", "UsageIndex", "TokentraTestSupport"],
+            dependencies: ["SegmentStore", "Rollups", "UsageIndex", "TokentraTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Rollups
 import TDigest
 import TokentraCore
@@ -60,7 +59,7 @@ extension QueryEngine {
         let fromDay = IndexDatabase.dayString(first.0), toDay = IndexDatabase.dayString(last.1 - 1)
         let segments = try given ?? index.segments(orgID: q.orgID, fromDay: fromDay, toDay: toDay)
         let raw = Set(segments.map(\.day))
-        let rolled = try RollupReader.days(index, orgID: q.orgID, fromDay: fromDay, toDay: toDay)
+        let rolled = try rollups.days(orgID: q.orgID, fromDay: fromDay, toDay: toDay)
         let retired = rolled.filter { day in
             !raw.contains(day) && ranges.contains { r in
                 guard let start = IndexDatabase.dayStart(day) else { return false }
@@ -100,16 +99,6 @@ extension QueryEngine {
             throw e
         } catch {
             throw ReadError(description: "reading raw segments of \(q.orgID): \(error)")
-        }
-    }
-}
-
-extension RollupReader {
-    /// The days of an org with daily rollup rows in [fromDay, toDay] (`YYYY-MM-DD`).
-    static func days(_ index: IndexDatabase, orgID: String, fromDay: String, toDay: String) throws -> [String] {
-        try index.writer.read { db in
-            try String.fetchAll(db, sql: "SELECT day FROM rollup_daily WHERE org_id = ? AND day >= ? AND day <= ?",
-                                arguments: [orgID, fromDay, toDay])
         }
     }
 }

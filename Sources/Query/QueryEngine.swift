@@ -84,14 +84,22 @@ public struct BreakdownResult: Sendable {
 /// ```
 public struct QueryEngine: Sendable {
     public let index: IndexDatabase
+    /// The rollup tables of `index` (read through the Rollups module's storage API).
+    let rollups: RollupStore
 
     /// The data directory, to include hours that are sealed but not yet rolled up (read from the
     /// raw segments); `nil` answers from the stored rollups only.
     public let dataDirectory: String?
 
-    public init(index: IndexDatabase, dataDirectory: String? = nil) {
+    /// The current time, ms since the epoch (the `computed_at` of rows computed from raw segments).
+    let wallClock: @Sendable () -> Int64
+
+    public init(index: IndexDatabase, dataDirectory: String? = nil,
+                wallClock: @escaping @Sendable () -> Int64 = RollupStore.systemClock) {
         self.index = index
+        self.rollups = RollupStore(index, wallClock: wallClock)
         self.dataDirectory = dataDirectory
+        self.wallClock = wallClock
     }
 
     /// Errors reading the rollups (not the client's fault).
@@ -177,14 +185,14 @@ public struct QueryEngine: Sendable {
         let (days, hours) = Self.coverage(buckets)
         var dayRows: [RollupRow] = []
         var hourRows: [RollupRow] = []
-        for (a, b) in days { dayRows += try RollupReader.rows(index, .day, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
-        for (a, b) in hours { hourRows += try RollupReader.rows(index, .hour, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        for (a, b) in days { dayRows += try storedRows(.day, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
+        for (a, b) in hours { hourRows += try storedRows(.hour, orgID: q.orgID, fromMs: a, toMs: b, slices: slices) }
         // The raw tail: hours sealed since the last rollup run are computed from the segments now
         // and replace their stored rows (and their days' rows).
         if let dataDirectory {
             let updates = try RollupEngine.pendingUpdates(
                 index: index, dataDirectory: dataDirectory, orgID: q.orgID, fromMs: q.startMs, toMs: q.endMs,
-                unsealed: unsealed, segments: segments)
+                unsealed: unsealed, segments: segments, wallClock: wallClock)
             if !updates.isEmpty {
                 func inside(_ t: Int64, _ ranges: [(Int64, Int64)]) -> Bool { ranges.contains { t >= $0.0 && t < $0.1 } }
                 let freshHours = Set(updates.flatMap(\.hours))
@@ -200,13 +208,22 @@ public struct QueryEngine: Sendable {
         return dayRows + hourRows
     }
 
+    /// The stored rows of one org with bucket start in [fromMs, toMs) (``RollupStore/rows(_:orgID:fromMs:toMs:slices:)``).
+    func storedRows(_ g: RollupGranularity, orgID: String, fromMs: Int64, toMs: Int64, slices: Bool) throws -> [RollupRow] {
+        do {
+            return try rollups.rows(g, orgID: orgID, fromMs: fromMs, toMs: toMs, slices: slices)
+        } catch let e as RollupError where e.code == .corrupt {
+            throw ReadError(description: e.message)
+        }
+    }
+
     func meta(_ q: UsageQuery, unsealed: Bool = false) throws -> QueryMeta {
         let fresh = try index.lastSuccessfulJobRun(job: RollupEngine.jobName)?.finishedAt
         var meta = QueryMeta(rollupFreshnessMs: fresh, granularity: q.granularity, tz: q.timeZoneName,
                              startMs: q.startMs, endMs: q.endMs)
         if dataDirectory != nil {
             let dayStart = q.startMs - ((q.startMs % 86_400_000) + 86_400_000) % 86_400_000
-            let pending = try index.dirtyHours().contains {
+            let pending = try rollups.dirtyHours().contains {
                 $0.orgID == q.orgID && $0.hourStart >= dayStart && $0.hourStart < q.endMs
             }
             // Hours sealed after the last rollup run were read from the raw segments.
@@ -264,7 +281,7 @@ public struct QueryEngine: Sendable {
                 }
             }
             // A total beyond 64 bits (SQL NULL): the exact value is the sum of the slices, which
-            // RollupReader then returns.
+            // storedRows then returns.
             let b = try decode(row, [])
             return (b.total, [b.latency], [b.ttft])
         }

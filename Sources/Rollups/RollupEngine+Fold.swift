@@ -12,7 +12,7 @@ extension RollupEngine {
     ///   or an hour with new events has events already rolled up but no stored row (rollup
     ///   retention removed it).
     static func fold(
-        _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64
+        _ w: DayWork, rollups: RollupStore, directory: String, compression: Double, computedAt: Int64
     ) throws -> (RollupDayUpdate, Int)? {
         let unrolled = w.segments.filter { $0.unrolledHours & $0.eventHours & w.hoursMask != 0 }
         var newHours: UInt32 = 0, rolledHours: UInt32 = 0
@@ -24,9 +24,9 @@ extension RollupEngine {
             return (RollupDayUpdate(orgID: w.orgID, day: w.day, hours: [], hourly: [], replacesDay: false, daily: nil), 0)
         }
         let dayEnd = w.dayStart + UTC.msPerDay
-        guard let storedDay = try index.rollupRows(.day, orgID: w.orgID, fromMs: w.dayStart, toMs: dayEnd).first else { return nil }
+        guard let storedDay = try rollups.rows(.day, orgID: w.orgID, fromMs: w.dayStart, toMs: dayEnd).first else { return nil }
         var storedHours: [Int64: RollupRow] = [:]
-        for row in try index.rollupRows(.hour, orgID: w.orgID, fromMs: w.dayStart, toMs: dayEnd) { storedHours[row.bucketStart] = row }
+        for row in try rollups.rows(.hour, orgID: w.orgID, fromMs: w.dayStart, toMs: dayEnd) { storedHours[row.bucketStart] = row }
         for h in 0..<24 where newHours & (1 << UInt32(h)) != 0 && rolledHours & (1 << UInt32(h)) != 0 {
             if storedHours[w.dayStart + Int64(h) * UTC.msPerHour] == nil { return nil }
         }

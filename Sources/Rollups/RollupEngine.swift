@@ -42,6 +42,7 @@ public struct RollupEngine: Sendable {
     let logger: Logger
     let compression: Double
     let parallelism: Int
+    let wallClock: @Sendable () -> Int64
     let afterSnapshot: (@Sendable () async throws -> Void)?
 
     /// Data directories with a run in progress in this process.
@@ -52,19 +53,25 @@ public struct RollupEngine: Sendable {
     ///   - logger: Receives one info line per run, with `job.*` metadata.
     ///   - compression: The t-digest compression of every digest written.
     ///   - parallelism: How many (org, day) groups are computed at once; the number of cores by default.
+    ///   - wallClock: The current time, ms since the epoch, for `job_runs` and `computed_at` (the
+    ///     system clock by default; the `now` of ``run(now:rebuild:)`` only decides which hours are due).
     ///   - afterSnapshot: Runs after a run has read its snapshot and before it computes (a test
     ///     seam: tests compact or seal there to race the run).
     public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                wallClock: @escaping @Sendable () -> Int64 = RollupStore.systemClock,
                 afterSnapshot: (@Sendable () async throws -> Void)? = nil) {
         self.store = store
         self.logger = logger
         self.compression = compression
         self.parallelism = max(1, parallelism)
+        self.wallClock = wallClock
         self.afterSnapshot = afterSnapshot
     }
 
     var index: IndexDatabase { store.index }
+    /// The rollup tables, in the store's index.
+    var rollups: RollupStore { RollupStore(store.index, wallClock: wallClock) }
 
     /// One (org, UTC day) to recompute.
     struct DayWork: Sendable {
@@ -94,7 +101,7 @@ public struct RollupEngine: Sendable {
 
         let clock = ContinuousClock()
         let started = clock.now
-        let jobID = try index.startJobRun(job: Self.jobName, startedAt: Self.wallClockMs())
+        let jobID = try index.startJobRun(job: Self.jobName, startedAt: wallClock())
         do {
             var summary = try await perform(now: now, rebuild: rebuild, jobID: jobID, clock: clock, started: started)
             summary.jobRunID = jobID
@@ -105,7 +112,7 @@ public struct RollupEngine: Sendable {
             ])
             return summary
         } catch {
-            try? index.failJobRun(id: jobID, finishedAt: Self.wallClockMs(), error: "\(error)")
+            try? index.failJobRun(id: jobID, finishedAt: wallClock(), error: "\(error)")
             logger.error("rollup failed", metadata: ["job.name": "\(Self.jobName)", "job.id": "\(jobID)", "error": "\(error)"])
             throw error
         }
@@ -122,7 +129,7 @@ public struct RollupEngine: Sendable {
         // Segments listed now stay readable even if compaction or retention replaces them meanwhile.
         let pin = store.pins.pin()
         defer { pin.release() }
-        let snapshot = try index.rollupSnapshot()
+        let snapshot = try rollups.snapshot()
         let marks = snapshot.dirty.filter { $0.hourStart < now }
         let work = Self.plan(marks: marks, segments: snapshot.segments, now: now, rebuild: rebuild)
         try await afterSnapshot?()
@@ -131,15 +138,15 @@ public struct RollupEngine: Sendable {
         // Rows are written while later days are computed, in one transaction that commits only
         // after the last day (and rolls back if anything fails).
         let channel = UpdateChannel()
-        let index = self.index
+        let rollups = self.rollups
         let pipelined = index.supportsConcurrentReads
         var collected: [RollupDayUpdate] = []
         async let written: Void = pipelined
-            ? Self.write(index: index, marks: marks, maxSegmentID: snapshot.maxSegmentID, jobID: jobID, channel: channel)
+            ? Self.write(rollups: rollups, marks: marks, maxSegmentID: snapshot.maxSegmentID, jobID: jobID, channel: channel)
             : ()
 
         var summary = Summary()
-        let computedAt = Self.wallClockMs()
+        let computedAt = wallClock()
         do {
             try await withThrowingTaskGroup(of: (RollupDayUpdate, Int).self) { group in
                 var next = 0
@@ -174,15 +181,15 @@ public struct RollupEngine: Sendable {
             $0.field("seconds", seconds(since: started))
         }
         let details = detailsJSON.text
-        let finish = (finishedAt: Self.wallClockMs(), buckets: Int64(summary.hours + summary.days),
+        let finish = (finishedAt: wallClock(), buckets: Int64(summary.hours + summary.days),
                       events: Int64(summary.eventsScanned), details: details)
         if pipelined {
             channel.close(finish: finish)
             try await written
         } else {
-            try index.commitRollup(collected, marks: marks, maxSegmentID: snapshot.maxSegmentID,
-                                   jobRun: (id: jobID, finishedAt: finish.finishedAt, buckets: finish.buckets,
-                                            events: finish.events, details: finish.details))
+            try rollups.commit(collected, marks: marks, maxSegmentID: snapshot.maxSegmentID,
+                               jobRun: (id: jobID, finishedAt: finish.finishedAt, buckets: finish.buckets,
+                                        events: finish.events, details: finish.details))
         }
         summary.seconds = seconds(since: started)
         logger.debug("rollup phases", metadata: [
@@ -198,13 +205,13 @@ public struct RollupEngine: Sendable {
 
     /// Writes the updates `channel` delivers in one transaction, on a thread of its own (SQLite
     /// calls block).
-    static func write(index: IndexDatabase, marks: [DirtyMark], maxSegmentID: Int64, jobID: Int64,
+    static func write(rollups: RollupStore, marks: [DirtyMark], maxSegmentID: Int64, jobID: Int64,
                       channel: UpdateChannel) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
                 do {
-                    try index.commitRollup(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID,
-                                           next: { try channel.pop() }, finish: { channel.finish! })
+                    try rollups.commit(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID,
+                                       next: { try channel.pop() }, finish: { channel.finish! })
                     continuation.resume()
                 } catch {
                     continuation.resume(throwing: error)
@@ -263,16 +270,16 @@ public struct RollupEngine: Sendable {
 
     /// Recomputes the selected hours of one day and the day itself.
     func compute(_ w: DayWork, computedAt: Int64) throws -> (RollupDayUpdate, Int) {
-        try Self.compute(w, index: index, directory: store.configuration.dataDirectory, compression: compression,
+        try Self.compute(w, rollups: rollups, directory: store.configuration.dataDirectory, compression: compression,
                          computedAt: computedAt)
     }
 
     static func compute(
-        _ w: DayWork, index: IndexDatabase, directory: String, compression: Double, computedAt: Int64,
+        _ w: DayWork, rollups: RollupStore, directory: String, compression: Double, computedAt: Int64,
         extra: [SegmentReader] = []
     ) throws -> (RollupDayUpdate, Int) {
         if !w.recompute, extra.isEmpty,
-           let folded = try fold(w, index: index, directory: directory, compression: compression, computedAt: computedAt) {
+           let folded = try fold(w, rollups: rollups, directory: directory, compression: compression, computedAt: computedAt) {
             return folded
         }
         var day = DayRollup(orgID: w.orgID, dayStart: w.dayStart, hoursMask: w.hoursMask, compression: compression)
@@ -285,7 +292,7 @@ public struct RollupEngine: Sendable {
         // The day merges all its hourly buckets: the recomputed ones and the stored others.
         var stored: [DayRollup.StoredBucket] = []
         if w.hoursMask != 0xFF_FFFF {
-            for row in try index.hourlyRows(orgID: w.orgID, dayStartMs: w.dayStart, excluding: Set(hours)) {
+            for row in try rollups.hourlyRows(orgID: w.orgID, dayStartMs: w.dayStart, excluding: Set(hours)) {
                 do {
                     stored.append(try DayRollup.stored(row))
                 } catch {
@@ -304,12 +311,14 @@ public struct RollupEngine: Sendable {
     /// The rollup an org's sealed-but-not-yet-rolled-up hours in `[fromMs, toMs)` would get,
     /// computed now from the raw segments and written nowhere (queries overlay it on the stored
     /// rollups so that fresh data counts before the next `rollup run`). Each update also carries
-    /// the recomputed daily row of its day.
+    /// the recomputed daily row of its day, computed at `wallClock()` (ms since the epoch).
     public static func pendingUpdates(
         index: IndexDatabase, dataDirectory: String, orgID: String, fromMs: Int64, toMs: Int64,
-        unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil, compression: Double = TDigest.defaultCompression
+        unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil, compression: Double = TDigest.defaultCompression,
+        wallClock: @Sendable () -> Int64 = RollupStore.systemClock
     ) throws -> [RollupDayUpdate] {
-        var marks = try index.dirtyHours()
+        let rollups = RollupStore(index)
+        var marks = try rollups.dirtyHours()
             .filter { $0.orgID == orgID && $0.hourStart >= UTC.dayStart(fromMs) && $0.hourStart < toMs }
             .map { DirtyMark(orgID: $0.orgID, hourStart: $0.hourStart, markedAt: 0) }
         // Hours holding acknowledged but unsealed events are recomputed too, from their sealed
@@ -328,7 +337,7 @@ public struct RollupEngine: Sendable {
             for e in events { mask |= 1 << UInt32((UTC.hourStart(e.timestampMs) - dayStart) / UTC.msPerHour) }
             work.append(DayWork(orgID: orgID, day: IndexDatabase.dayString(dayStart), dayStart: dayStart, hoursMask: mask, segments: []))
         }
-        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let now = wallClock()
         return try work.map { w in
             var extra: [SegmentReader] = []
             if var events = unsealedByDay[w.dayStart], !events.isEmpty {
@@ -343,7 +352,7 @@ public struct RollupEngine: Sendable {
                     extra.append(try SegmentReader(path: "unsealed \(orgID) \(w.day)", bytes: bytes))
                 }
             }
-            return try compute(w, index: index, directory: dataDirectory, compression: compression, computedAt: now, extra: extra).0
+            return try compute(w, rollups: rollups, directory: dataDirectory, compression: compression, computedAt: now, extra: extra).0
         }
     }
 
@@ -353,8 +362,6 @@ public struct RollupEngine: Sendable {
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
-
-    static func wallClockMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 }
 
 /// Hands computed days to the writer thread: a blocking FIFO.

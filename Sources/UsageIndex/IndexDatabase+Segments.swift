@@ -50,7 +50,9 @@ extension IndexDatabase {
     /// could not say which of its events the rollups hold; the next rollup run settles it).
     ///
     /// The output's ``SegmentRecord/unrolledHours`` are the inputs' as they are now, inside the
-    /// transaction, so a rollup run committing meanwhile is never missed.
+    /// transaction, so a rollup run committing meanwhile is never missed. (That rollup bookkeeping
+    /// stays here, not in Rollups' `RollupStore`: it must be read and carried over in the same
+    /// transaction that swaps the segments.)
     /// - Returns: the registered output (with its id).
     public func commitCompaction(output: SegmentRecord, replacing inputs: [Int64]) throws -> SegmentRecord? {
         try writer.write { db in
@@ -88,6 +90,35 @@ extension IndexDatabase {
             // A read-only open of an index from before migration v5 has no such table: nothing quarantined.
             guard try db.tableExists(QuarantinedSegment.databaseTableName) else { return [] }
             return try QuarantinedSegment.order(Column("quarantined_at"), Column("file")).fetchAll(db)
+        }
+    }
+}
+
+// The catalog's side of a rollup run (Rollups' `RollupStore`), inside its transactions: the run
+// reads the catalog with its dirty marks in one snapshot, and clears the unrolled hours it settled
+// in the transaction that writes its rows.
+extension IndexDatabase {
+    /// Every segment, ordered by org, day and id, and the largest segment id (0 when there is
+    /// none), read in the caller's transaction.
+    public static func catalog(_ db: Database) throws -> (segments: [SegmentRecord], maxSegmentID: Int64) {
+        let segments = try SegmentRecord.order(SegmentRecord.Columns.orgID, SegmentRecord.Columns.day, Column("id")).fetchAll(db)
+        let maxID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM segments") ?? 0
+        return (segments, maxID)
+    }
+
+    /// Clears the `hours` bits of a segment's ``SegmentRecord/unrolledHours`` (its events of those
+    /// hours are now in the rollups), in the caller's write transaction.
+    /// - Returns: `false` when the segment is no longer registered (compaction replaced it).
+    public static func clearUnrolledHours(_ db: Database, segmentID: Int64, hours: UInt32) throws -> Bool {
+        let settle = try db.cachedStatement(sql: "UPDATE segments SET unrolled_hours = unrolled_hours & ~? WHERE id = ?")
+        try settle.execute(arguments: [Int64(hours), segmentID])
+        return db.changesCount != 0
+    }
+
+    /// The (org, day) of every segment registered after segment `id`, in the caller's transaction.
+    public static func segmentDays(_ db: Database, registeredAfter id: Int64) throws -> [(orgID: String, day: String)] {
+        try Row.fetchAll(db, sql: "SELECT DISTINCT org_id, day FROM segments WHERE id > ?", arguments: [id]).map {
+            (orgID: $0["org_id"], day: $0["day"])
         }
     }
 }

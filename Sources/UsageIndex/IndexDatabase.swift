@@ -4,6 +4,9 @@ import TokentraCore
 /// The SQLite index (GRDB): the catalog of segment files, the WAL checkpoint, dirty rollup
 /// buckets, and (in later migrations) rollups, API keys, retention and job runs.
 ///
+/// The index owns the connection (``writer``, shared by the modules that store tables in it) and
+/// every migration. The rollup tables' reads and writes are the Rollups module's `RollupStore`.
+///
 /// SQLite is the source of truth for which segment files exist: a file the index does not list
 /// is not part of the store. A `DatabasePool` in WAL mode lets readers run beside the writer.
 ///
@@ -24,6 +27,9 @@ public final class IndexDatabase: Sendable {
         writer = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(writer)
     }
+
+    /// Whether writes may overlap reads from other threads (a `DatabasePool`, WAL mode).
+    public var supportsConcurrentReads: Bool { writer is DatabasePool }
 
     /// Opens an existing index without changing it (no migrations; writes fail). For `verify`.
     public init(readOnlyPath path: String) throws {
@@ -182,7 +188,9 @@ public struct SegmentRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// An (org, hour) whose raw data changed since its rollup was computed.
+/// An (org, hour) whose raw data changed since its rollup was computed. A seal (``IndexDatabase/commitSeal(segments:replacing:dirty:sealedThrough:now:)``)
+/// or a reprice marks it in `dirty_hours` in the catalog's own transaction; the rollup runs read
+/// and clear the marks (`RollupStore` in the Rollups module).
 public struct DirtyHour: Hashable, Sendable {
     public var orgID: String
     /// Start of the UTC hour, ms since the epoch.
@@ -196,6 +204,8 @@ public struct DirtyHour: Hashable, Sendable {
 extension IndexDatabase {
     /// Registers sealed segments, unregisters the segments they replace (merged into them), marks
     /// the new events' hours dirty and advances the WAL checkpoint, in one transaction.
+    /// (The dirty marks are written here, not by Rollups' `RollupStore`, because they must commit
+    /// with the segments that hold the new events.)
     public func commitSeal(
         segments: [SegmentRecord], replacing: [Int64] = [], dirty: Set<DirtyHour>, sealedThrough: UInt64, now: Int64
     ) throws -> [SegmentRecord] {
@@ -249,15 +259,6 @@ extension IndexDatabase {
     /// Every org that has segments.
     public func orgIDs() throws -> [String] {
         try writer.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT org_id FROM segments ORDER BY org_id") }
-    }
-
-    /// The dirty (org, hour) buckets.
-    public func dirtyHours() throws -> [DirtyHour] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT org_id, hour_start FROM dirty_hours ORDER BY org_id, hour_start").map {
-                DirtyHour(orgID: $0["org_id"], hourStart: $0["hour_start"])
-            }
-        }
     }
 
     /// Reads a `meta` value.

@@ -78,7 +78,7 @@ struct Rollup: AsyncParsableCommand {
                 throw ToolError("no tokentra data in \(dir) (index.sqlite is missing)")
             }
             let index = try IndexDatabase(path: dir + "/index.sqlite")
-            let rows = try index.rollupRows(g, orgID: org, fromMs: fromMs, toMs: toMs)
+            let rows = try RollupStore(index).rows(g, orgID: org, fromMs: fromMs, toMs: toMs)
             var out = OutputBuffer()
             if format == "csv" { out.write(RollupExport.csvHeader + "\n") }
             for row in rows {

@@ -69,7 +69,7 @@ import UsageIndex
         #expect(fromRollups.points[0].ttft.p50 == 200)
 
         // The rollup export says the same.
-        let rows = try store.index.rollupRows(.hour, orgID: "org_a")
+        let rows = try RollupStore(store.index).rows(.hour, orgID: "org_a")
         var text = ""
         for row in rows { RollupExport.ndjson(try RollupRowCodec.bucket(row), granularity: .hour, into: &text) }
         let lines = try StrictJSON.parseLines(text)

@@ -316,7 +316,7 @@ struct QueryOverflowTests {
         }
         let hourly = RollupRowCodec.row(bucket(hour), computedAt: 0)
         #expect(hourly.totalCost == nil)
-        try index.commitRollup([RollupDayUpdate(orgID: "org_big", day: IndexDatabase.dayString(start), hours: [hour],
+        try RollupStore(index).commit([RollupDayUpdate(orgID: "org_big", day: IndexDatabase.dayString(start), hours: [hour],
                                                 hourly: [hourly], replacesDay: true,
                                                 daily: RollupRowCodec.row(bucket(start), computedAt: 0))],
                                marks: [], maxSegmentID: 0, jobRun: nil)

@@ -102,7 +102,7 @@ actor Observed {
     static func rollupExport(_ index: IndexDatabase) throws -> String {
         var out = ""
         for g in [RollupGranularity.hour, .day] {
-            for row in try index.rollupRows(g, orgID: nil, fromMs: nil, toMs: nil) {
+            for row in try RollupStore(index).rows(g, orgID: nil, fromMs: nil, toMs: nil) {
                 RollupExport.ndjson(try RollupRowCodec.bucket(row, dimensions: [.model]), granularity: g, into: &out)
             }
         }
@@ -184,7 +184,7 @@ actor Observed {
 
         // Exactly the expected events changed, every field of every other event is as it was.
         #expect(try await Self.stored(s.store) == expected)
-        #expect(try s.store.index.dirtyHours().isEmpty)
+        #expect(try RollupStore(s.store.index).dirtyHours().isEmpty)
         // Old files are gone once no reader holds them; the store verifies clean.
         #expect(s.store.pins.retiredCount == 0)
         let verify = try await s.store.verify()

@@ -58,7 +58,7 @@ struct RollupAccuracyTests {
             _ = try await store.ingest(events)
             try await engine(store).run(now: farFuture)
             var worstHourly = 0.0
-            for row in try store.index.rollupRows(.hour) {
+            for row in try RollupStore(store.index).rows(.hour) {
                 let b = try RollupRowCodec.bucket(row)
                 let inHour = events.filter { $0.timestampMs / 3_600_000 * 3_600_000 == b.bucketStart }
                 var groups: [(TDigest, [Double])] = [(b.latency, inHour.compactMap { $0.latencyMs.map(Double.init) }.sorted())]
@@ -73,7 +73,7 @@ struct RollupAccuracyTests {
                     #expect(error <= 0.0001, "hour \(b.bucketStart) n=\(sorted.count)")
                 }
             }
-            let day = try RollupRowCodec.bucket(try #require(try store.index.rollupRows(.day).first))
+            let day = try RollupRowCodec.bucket(try #require(try RollupStore(store.index).rows(.day).first))
             let all = events.compactMap { $0.latencyMs.map(Double.init) }.sorted()
             for q in [0.5, 0.95, 0.99] {
                 let exact = exactQuantile(all, q)
@@ -134,9 +134,9 @@ struct RollupDenseTests {
         try await withStore { store in
             _ = try await store.ingest(Self.events)
             try await engine(store).run(now: farFuture)
-            let hourly = try store.index.rollupRows(.hour).map { try RollupRowCodec.bucket($0) }
+            let hourly = try RollupStore(store.index).rows(.hour).map { try RollupRowCodec.bucket($0) }
             #expect(hourly.contains { !$0.latency.isExact })
-            for row in try store.index.rollupRows(.day) {
+            for row in try RollupStore(store.index).rows(.day) {
                 let day = try RollupRowCodec.bucket(row)
                 let hours = hourly.filter { $0.orgID == row.orgID && $0.bucketStart / 86_400_000 * 86_400_000 == row.bucketStart }
                 #expect(RollupBucket.combining(hours, orgID: row.orgID, bucketStart: row.bucketStart) == day)
@@ -153,12 +153,12 @@ struct RollupDenseTests {
             try await engine(store).run(now: farFuture)
             _ = try await store.ingest(second)
             try await engine(store).run(now: farFuture)
-            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
+            return (try RollupStore(store.index).rows(.hour), try RollupStore(store.index).rows(.day))
         }
         let once = try await withStore("dense-b") { store in
             _ = try await store.ingest(Self.events)
             try await engine(store).run(now: farFuture)
-            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
+            return (try RollupStore(store.index).rows(.hour), try RollupStore(store.index).rows(.day))
         }
         // Folded: the same sums, digests merged (close to, not bit-equal with, digests built at once).
         #expect(try foldDifferences(incremental.0, once.0) == [])

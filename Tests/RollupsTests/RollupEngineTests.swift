@@ -59,7 +59,7 @@ func expectedSlices(_ events: [UsageEvent], bucketMs: Int64) -> [String: RollupM
 
 func actualSlices(_ index: IndexDatabase, _ g: RollupGranularity) throws -> [String: RollupMeasures] {
     var out: [String: RollupMeasures] = [:]
-    for row in try index.rollupRows(g) {
+    for row in try RollupStore(index).rows(g) {
         let b = try RollupRowCodec.bucket(row)
         out["\(b.orgID)|\(b.bucketStart)|total|"] = b.total
         for d in RollupDimension.allCases {
@@ -131,7 +131,7 @@ struct RollupEngineTests {
             for (key, m) in expectedDaily { #expect(daily[key] == m, "\(key)") }
             #expect(summary.hours == Set(events.map { "\($0.orgID)|\($0.timestampMs / 3_600_000)" }).count)
             // The SQL columns hold the same totals.
-            let rows = try store.index.rollupRows(.day)
+            let rows = try RollupStore(store.index).rows(.day)
             let totalCost = rows.reduce(Int128(0)) { $0 + Int128($1.totalCost!) }
             #expect(totalCost == events.reduce(Int128(0)) { $0 + Int128($1.totalCost.units) })
             #expect(rows.reduce(0) { $0 + $1.requestCount } == Int64(events.count))
@@ -154,7 +154,7 @@ struct RollupEngineTests {
                 }
             }
             var actual: [String: (Int64, Int128)] = [:]
-            for row in try store.index.rollupRows(.day) {
+            for row in try RollupStore(store.index).rows(.day) {
                 let b = try RollupRowCodec.bucket(row)
                 for s in b.slices(.model) {
                     for (d, entries) in s.breakdowns {
@@ -177,16 +177,16 @@ struct RollupEngineTests {
             _ = try await store.ingest(sampleEvents())
             let first = try await engine(store).run(now: farFuture)
             #expect(first.hours > 0)
-            let hourly = try store.index.rollupRows(.hour)
-            let daily = try store.index.rollupRows(.day)
+            let hourly = try RollupStore(store.index).rows(.hour)
+            let daily = try RollupStore(store.index).rows(.day)
             let second = try await engine(store).run(now: farFuture)
             #expect(second.hours == 0 && second.days == 0 && second.eventsScanned == 0)
-            #expect(try store.index.rollupRows(.hour) == hourly)
-            #expect(try store.index.rollupRows(.day) == daily)
+            #expect(try RollupStore(store.index).rows(.hour) == hourly)
+            #expect(try RollupStore(store.index).rows(.day) == daily)
             let rebuilt = try await engine(store).run(now: farFuture, rebuild: true)
             #expect(rebuilt.hours >= first.hours && rebuilt.days == first.days)
-            #expect(comparable(try store.index.rollupRows(.hour)) == comparable(hourly))
-            #expect(comparable(try store.index.rollupRows(.day)) == comparable(daily))
+            #expect(comparable(try RollupStore(store.index).rows(.hour)) == comparable(hourly))
+            #expect(comparable(try RollupStore(store.index).rows(.day)) == comparable(daily))
         }
     }
 
@@ -201,14 +201,14 @@ struct RollupEngineTests {
             try await engine(store).run(now: farFuture)
             _ = try await store.ingest(secondHalf)
             let run = try await engine(store).run(now: farFuture)
-            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day), run)
+            return (try RollupStore(store.index).rows(.hour), try RollupStore(store.index).rows(.day), run)
         }
         // The second run folds the new events in: it reads them, not the first half again.
         #expect(secondRun.eventsScanned == secondHalf.count)
         let (allHourly, allDaily) = try await withStore("late-b") { store in
             _ = try await store.ingest(events)
             try await engine(store).run(now: farFuture)
-            return (try store.index.rollupRows(.hour), try store.index.rollupRows(.day))
+            return (try RollupStore(store.index).rows(.hour), try RollupStore(store.index).rows(.day))
         }
         #expect(try foldDifferences(incrementalHourly, allHourly) == [])
         #expect(try foldDifferences(incrementalDaily, allDaily) == [])
@@ -219,14 +219,14 @@ struct RollupEngineTests {
         try await withStore { store in
             _ = try await store.ingest(EventFactory.events(3000, seed: 3, days: 3))
             try await engine(store).run(now: farFuture)
-            let before = try store.index.rollupRows(.hour)
+            let before = try RollupStore(store.index).rows(.hour)
             var rng = SeededRandom(seed: 99)
             var late = EventFactory.event(5, rng: &rng, dayOffset: 0)
             late.timestampMs = EventFactory.base + 5 * 3_600_000 + 1234
             _ = try await store.ingest([late])
             let run = try await engine(store).run(now: farFuture)
             #expect(run.hours == 1 && run.days == 1 && run.eventsScanned > 0)
-            let after = try store.index.rollupRows(.hour)
+            let after = try RollupStore(store.index).rows(.hour)
             #expect(after.count == before.count + (before.contains { $0.bucketStart == late.timestampMs / 3_600_000 * 3_600_000 } ? 0 : 1))
             let changed = after.filter { a in !before.contains(a) }
             #expect(changed.map(\.bucketStart) == [late.timestampMs / 3_600_000 * 3_600_000])
@@ -238,8 +238,8 @@ struct RollupEngineTests {
         try await withStore { store in
             _ = try await store.ingest(sampleEvents())
             try await engine(store).run(now: farFuture)
-            let hourly = try store.index.rollupRows(.hour)
-            for row in try store.index.rollupRows(.day) {
+            let hourly = try RollupStore(store.index).rows(.hour)
+            for row in try RollupStore(store.index).rows(.day) {
                 let day = try RollupRowCodec.bucket(row)
                 let hours = try hourly.filter { $0.orgID == row.orgID && $0.bucketStart / 86_400_000 * 86_400_000 == row.bucketStart }
                     .map { try RollupRowCodec.bucket($0) }
@@ -256,16 +256,16 @@ struct RollupEngineTests {
             let events = EventFactory.events(500, seed: 4, days: 2)
             _ = try await store.ingest(events)
             try await store.flush()
-            #expect(!(try store.index.dirtyHours()).isEmpty)
+            #expect(!(try RollupStore(store.index).dirtyHours()).isEmpty)
             // Hours that start at or after --now stay dirty.
             let cut = EventFactory.base + 86_400_000
             let partial = try await engine(store).run(now: cut)
-            let left = try store.index.dirtyHours()
+            let left = try RollupStore(store.index).dirtyHours()
             #expect(!left.isEmpty && left.allSatisfy { $0.hourStart >= cut })
             #expect(partial.days == Set(events.filter { $0.timestampMs < cut }.map { $0.timestampMs / 86_400_000 }).count)
             let full = try await engine(store).run(now: farFuture)
             #expect(full.hours == left.count)
-            #expect(try store.index.dirtyHours().isEmpty)
+            #expect(try RollupStore(store.index).dirtyHours().isEmpty)
             let last = try #require(try store.index.lastSuccessfulJobRun(job: RollupEngine.jobName))
             #expect(last.id == full.jobRunID && last.events == Int64(full.eventsScanned) && last.succeeded)
             #expect(last.buckets == Int64(full.hours + full.days))
@@ -283,14 +283,14 @@ struct RollupEngineTests {
                           eventHours: 1 << UInt32((hour - EventFactory.base / 86_400_000 * 86_400_000) / 3_600_000), unrolledHours: 0)
         }
         _ = try index.commitSeal(segments: [segment("a")], dirty: [DirtyHour(orgID: "org_a", hourStart: hour)], sealedThrough: 0, now: 10)
-        let snapshot = try index.rollupSnapshot()
+        let snapshot = try RollupStore(index).snapshot()
         // A seal lands while the run computes (same marked_at: the segment id tells them apart).
         _ = try index.commitSeal(segments: [segment("b")], dirty: [DirtyHour(orgID: "org_a", hourStart: hour)], sealedThrough: 0, now: 10)
-        try index.commitRollup([], marks: snapshot.dirty, maxSegmentID: snapshot.maxSegmentID, jobRun: nil)
-        #expect(try index.dirtyHours().count == 1)
-        let next = try index.rollupSnapshot()
-        try index.commitRollup([], marks: next.dirty, maxSegmentID: next.maxSegmentID, jobRun: nil)
-        #expect(try index.dirtyHours().isEmpty)
+        try RollupStore(index).commit([], marks: snapshot.dirty, maxSegmentID: snapshot.maxSegmentID, jobRun: nil)
+        #expect(try RollupStore(index).dirtyHours().count == 1)
+        let next = try RollupStore(index).snapshot()
+        try RollupStore(index).commit([], marks: next.dirty, maxSegmentID: next.maxSegmentID, jobRun: nil)
+        #expect(try RollupStore(index).dirtyHours().isEmpty)
     }
 
     @Test("sums beyond 64 bits stay exact (Int128 in the blob; the SQL column is NULL)")
@@ -310,7 +310,7 @@ struct RollupEngineTests {
             _ = try await store.ingest(events)
             try await engine(store).run(now: farFuture)
             for g in RollupGranularity.allCases {
-                let row = try #require(try store.index.rollupRows(g).first)
+                let row = try #require(try RollupStore(store.index).rows(g).first)
                 #expect(row.totalCost == nil && row.inputTokens == nil && row.requestCount == 3)
                 let b = try RollupRowCodec.bucket(row)
                 #expect(b.total.totalCost == 15_000_000_000_000_000_000)
@@ -329,7 +329,7 @@ struct RollupEngineTests {
             _ = try await store.ingest(sampleEvents())
             try await engine(store).run(now: farFuture)
             for g in RollupGranularity.allCases {
-                for row in try store.index.rollupRows(g) {
+                for row in try RollupStore(store.index).rows(g) {
                     let bucket = try RollupRowCodec.bucket(row)
                     #expect(RollupRowCodec.row(bucket, computedAt: row.computedAt) == row)
                     #expect(row.latencyDigest.count <= 2048)

@@ -47,7 +47,7 @@ struct RollupFoldTests {
             #expect(try await engine(store).run(now: farFuture).eventsScanned == parts[2].count)
             #expect(try store.index.segments().allSatisfy { $0.unrolledHours == 0 })
             try Self.expectSums(store)
-            #expect(try store.index.dirtyHours().isEmpty)
+            #expect(try RollupStore(store.index).dirtyHours().isEmpty)
         }
     }
 
@@ -108,12 +108,12 @@ struct RollupFoldTests {
             try await racing.run(now: farFuture)
             // Counted once already; the replaced hours are marked to be recomputed.
             try Self.expectSums(store)
-            let marks = try store.index.rollupSnapshot().dirty
+            let marks = try RollupStore(store.index).snapshot().dirty
             #expect(!marks.isEmpty && marks.allSatisfy(\.recompute))
             let next = try await engine(store).run(now: farFuture)
             #expect(next.hours == marks.count)
             try Self.expectSums(store)  // recomputed from all segments: still counted once
-            #expect(try store.index.dirtyHours().isEmpty)
+            #expect(try RollupStore(store.index).dirtyHours().isEmpty)
             #expect(try store.index.segments().allSatisfy { $0.unrolledHours == 0 })
             #expect(try await engine(store).run(now: farFuture).hours == 0)
         }

@@ -5,6 +5,7 @@ import TokentraCore
 import TokentraTestSupport
 import UsageIndex
 @testable import SegmentStore
+import Rollups
 
 @Suite struct SegmentStoreTests {
     let logger = Logger(label: "test")
@@ -77,7 +78,7 @@ import UsageIndex
         let events = EventFactory.events(50)
         _ = try await store.ingest(events)
         try await store.flush()
-        let dirty = try store.index.dirtyHours()
+        let dirty = try RollupStore(store.index).dirtyHours()
         let expected = Set(events.map { DirtyHour(orgID: $0.orgID, hourStart: UTC.hourStart($0.timestampMs)) })
         #expect(Set(dirty) == expected)
         #expect(try store.index.walSealedThrough() >= 1)

@@ -6,6 +6,7 @@ import TokentraCore
 import TokentraTestSupport
 import UsageIndex
 @testable import SegmentStore
+import Rollups
 
 /// Shared helpers of the compaction, dedup and recovery suites.
 enum Store {
@@ -96,8 +97,8 @@ enum Store {
     /// Clears the dirty marks of every sealed hour, the way a rollup run that found nothing to
     /// change does (retention keeps back days whose hours wait for a rollup).
     static func markRolledUp(_ store: SegmentStore) throws {
-        let snapshot = try store.index.rollupSnapshot()
-        try store.index.commitRollup([], marks: snapshot.dirty, maxSegmentID: snapshot.maxSegmentID, jobRun: nil)
+        let snapshot = try RollupStore(store.index).snapshot()
+        try RollupStore(store.index).commit([], marks: snapshot.dirty, maxSegmentID: snapshot.maxSegmentID, jobRun: nil)
     }
 }
 

@@ -11,6 +11,7 @@ import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
 import UsageIndex
+import Rollups
 final class MemoryLedger: JobRunLedger {
     let runs: Mutex<[String: Int64]>
     init(_ runs: [String: Int64] = [:]) { self.runs = Mutex(runs) }
@@ -158,7 +159,7 @@ final class MemoryLedger: JobRunLedger {
         var rows = 0
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            rows = try d.index.rollupRows(.hour, orgID: "org_a").count
+            rows = try RollupStore(d.index).rows(.hour, orgID: "org_a").count
             if rows > 0 { break }
         }
         #expect(rows == 1)

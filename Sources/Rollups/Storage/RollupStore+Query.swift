@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
+import TokentraCore
 import UsageIndex
 
-/// Reads rollup rows for queries. Unlike ``UsageIndex/IndexDatabase/rollupRows(_:orgID:fromMs:toMs:)``
-/// it can leave out the `slices` blob (most of a row's bytes) when only the totals and the latency
-/// digest are needed.
-enum RollupReader {
+// The reads usage queries make (Sources/Query): one org, a bucket range, and optionally without
+// the `slices` blob (most of a row's bytes) when only the totals and the digests are needed.
+extension RollupStore {
     /// The slices blob only for rows whose totals do not fit the SQL columns.
     static let slicesWhenNeeded = """
         CASE WHEN input_tokens IS NULL OR output_tokens IS NULL OR cached_tokens IS NULL OR total_tokens IS NULL
@@ -15,21 +15,19 @@ enum RollupReader {
 
     /// Rows of one org with bucket start in [fromMs, toMs) (day-aligned for `.day`), ordered by bucket.
     /// Without `slices`, a row's slices blob is only read when its totals are not all in the SQL columns.
-    static func rows(_ index: IndexDatabase, _ g: RollupGranularity, orgID: String, fromMs: Int64, toMs: Int64,
-                     slices: Bool) throws -> [RollupRow] {
-        let table = g == .hour ? "rollup_hourly" : "rollup_daily"
-        let key = g == .hour ? "hour_start" : "day"
+    /// - Throws: ``RollupError`` (`corrupt`) for a malformed stored day, or a database error.
+    public func rows(_ g: RollupGranularity, orgID: String, fromMs: Int64, toMs: Int64, slices: Bool) throws -> [RollupRow] {
         let sql = """
-            SELECT \(key), request_count, error_count, cache_hit_count, unpriced_count,
+            SELECT \(g.keyColumn), request_count, error_count, cache_hit_count, unpriced_count,
                 input_tokens, output_tokens, cached_tokens, total_tokens, input_cost, output_cost, cached_cost, total_cost,
                 latency_sum_ms, ttft_count, ttft_sum_ms, latency_digest, \(slices ? "slices" : Self.slicesWhenNeeded), computed_at,
                 latency_count, ttft_digest
-            FROM \(table) WHERE org_id = ? AND \(key) >= ? AND \(key) < ? ORDER BY \(key)
+            FROM \(g.table) WHERE org_id = ? AND \(g.keyColumn) >= ? AND \(g.keyColumn) < ? ORDER BY \(g.keyColumn)
             """
         let args: StatementArguments = g == .hour
             ? [orgID, fromMs, toMs]
             : [orgID, IndexDatabase.dayString(fromMs), IndexDatabase.dayString(toMs)]
-        return try index.writer.read { db in
+        return try writer.read { db in
             let statement = try db.cachedStatement(sql: sql)
             let cursor = try Row.fetchCursor(statement, arguments: args)
             var out: [RollupRow] = []
@@ -40,7 +38,7 @@ enum RollupReader {
                 } else {
                     let text: String = row[0]
                     guard let ms = IndexDatabase.dayStart(text) else {
-                        throw QueryEngine.ReadError(description: "rollup_daily has a malformed day '\(text)'")
+                        throw RollupError(.corrupt, "rollup_daily has a malformed day '\(text)'")
                     }
                     bucket = ms
                 }
@@ -56,6 +54,14 @@ enum RollupReader {
                     latencyCount: row[19], ttftDigest: bytes(20)))
             }
             return out
+        }
+    }
+
+    /// The days of an org with daily rollup rows in [fromDay, toDay] (`YYYY-MM-DD`).
+    public func days(orgID: String, fromDay: String, toDay: String) throws -> [String] {
+        try writer.read { db in
+            try String.fetchAll(db, sql: "SELECT day FROM rollup_daily WHERE org_id = ? AND day >= ? AND day <= ?",
+                                arguments: [orgID, fromDay, toDay])
         }
     }
 }
