@@ -38,6 +38,11 @@ let package = Package(
         .target(name: "TokentraCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .target(name: "TDigest", swiftSettings: swiftSettings),
         .target(
+            name: "TokentraConfig",
+            dependencies: ["TokentraCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "UsageIndex",
             dependencies: ["TokentraCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
@@ -77,10 +82,9 @@ let package = Package(
         .target(
             name: "TokentraHTTP",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraCore", "CZlib",
+                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraConfig", "TokentraCore", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -95,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "tokentra",
             dependencies: [
-                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraCore", "TokentraHTTP",
+                "SegmentStore", "Rollups", "Query", "Alerts", "Repricing", "UsageIndex", "TokentraConfig", "TokentraCore", "TokentraHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -126,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "TokentraHTTPTests",
             dependencies: [
-                "TokentraHTTP", "Alerts", "Query", "Repricing", "Rollups", "SegmentStore", "UsageIndex", "TokentraCore", "TokentraTestSupport", "CZlib",
+                "TokentraHTTP", "Alerts", "Query", "Repricing", "Rollups", "SegmentStore", "UsageIndex", "TokentraConfig", "TokentraCore", "TokentraTestSupport", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -40,7 +40,7 @@ extension SegmentStore {
             if compactTask == running { compactTask = nil }
         }
         guard !configuration.readOnly, !closed else { return CompactionResult() }
-        let nowMs = now ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = now ?? self.nowMs
         let plans = try Self.planCompaction(try index.segments(), now: nowMs, maxRows: configuration.maxMergedSegmentRows, all: all)
         guard !plans.isEmpty else { return CompactionResult() }
         let pin = pins.pin()
@@ -82,6 +82,7 @@ extension SegmentStore {
         level: Int32, workers: BackgroundWorkers
     ) async throws -> Int? {
         let relative = "segments/\(Self.directoryName(for: plan.key.orgID))/\(plan.key.day)-\(tag).tseg"
+        let clock = configuration.wallClock
         // Read, merge, encode, fsync and rename on a worker thread (off the cooperative pool).
         let outcome: MergeOutcome = try await workers.run {
             var merged = EventBatch()
@@ -93,7 +94,7 @@ extension SegmentStore {
                 }
             }
             let record = try Self.writeSegment(merged, key: plan.key, relative: relative, dataDirectory: directory,
-                                               now: Int64(Date().timeIntervalSince1970 * 1000), rates: rates, level: level)
+                                               now: clock(), rates: rates, level: level)
             do {
                 try Self.publish([record.file], dataDirectory: directory)
             } catch {
@@ -208,7 +209,7 @@ extension SegmentStore {
         }
         try index.quarantine(segmentID: id, record: QuarantinedSegment(
             orgID: s.orgID, day: s.day, file: s.file, quarantinedFile: target, rows: s.rows, reason: reason,
-            quarantinedAt: Int64(Date().timeIntervalSince1970 * 1000)))
+            quarantinedAt: nowMs))
         // The day's ids are read again from its remaining segments, unless it holds unsealed events
         // (then its set is kept until it is sealed and evicted: those ids stay claimed meanwhile).
         if let day = UTC.parseDay(s.day) {

@@ -74,7 +74,7 @@ extension SegmentStore {
             }
             for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = nowMs
         let batchTag = uniqueTag()
         let records: [SegmentRecord]
         do {
@@ -117,11 +117,11 @@ extension SegmentStore {
         return result
     }
 
-    /// A file-name tag no other seal or compaction uses, in this process or any other: the wall
-    /// clock, a per-process counter and 32 random bits.
+    /// A file-name tag no other seal or compaction uses, in this process or any other: the system
+    /// clock (not the configured one, which a test or `--now` may pin), a per-process counter and 32 random bits.
     func uniqueTag() -> String {
         segmentCounter += 1
-        let ms = Int64(Date().timeIntervalSince1970 * 1000)
+        let ms = SystemClock.nowMs()
         return "\(ms)-\(segmentCounter)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }
 
@@ -139,7 +139,7 @@ extension SegmentStore {
             }
             for h in hours { dirty.insert(DirtyHour(orgID: key.orgID, hourStart: h)) }
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = nowMs
         let records: [SegmentRecord]
         do {
             records = try await Self.writeSegments(

@@ -49,6 +49,9 @@ public actor SegmentStore {
         /// Open without changing anything on disk: no recovery (torn WAL tails and unregistered
         /// files are reported, not repaired) and no writes (`verify`).
         public var readOnly = false
+        /// "Now" for what the store stamps and decides by the time: segment and quarantine times,
+        /// `job_runs` rows, which days compaction treats as closed, the days ``preloadRecentDays`` reads.
+        public var wallClock: WallClock = SystemClock.wallClock
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -135,6 +138,8 @@ public actor SegmentStore {
     public private(set) var recoveryReport = RecoveryReport()
 
     nonisolated var dataDirectory: String { configuration.dataDirectory }
+    /// The configured wall clock's time.
+    nonisolated var nowMs: Int64 { configuration.wallClock() }
     nonisolated var segmentsDirectory: String { configuration.dataDirectory + "/segments" }
     nonisolated var walDirectory: String { configuration.dataDirectory + "/wal" }
 
@@ -177,7 +182,7 @@ public actor SegmentStore {
             let store = SegmentStore(configuration: configuration, index: index, wal: wal, lockFD: lockFD, logger: logger)
             try await store.install(recovered)
             if configuration.preloadRecentDays > 0 && !configuration.readOnly {
-                try await store.preloadDedup(days: configuration.preloadRecentDays, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+                try await store.preloadDedup(days: configuration.preloadRecentDays, nowMs: configuration.wallClock())
             }
             return store
         } catch {

@@ -10,6 +10,7 @@ import Repricing
 import Rollups
 import SegmentStore
 import ServiceLifecycle
+import TokentraConfig
 import TokentraCore
 import UsageIndex
 import UnixSignals
@@ -21,9 +22,11 @@ import UnixSignals
 /// (each answered only after its events are durable), then the scheduler stops, and the store
 /// seals the memtable and closes the WAL last.
 ///
+/// ``open(configuration:logger:registry:metrics:serverVersion:hooks:notifier:wallClock:)`` wires it
+/// from the configuration, as `tokentra serve` and the in-process tests run it:
+///
 /// ```swift
-/// let store = try await SegmentStore.open(configuration: .init(dataDirectory: dir), logger: logger)
-/// let daemon = TokentraDaemon(configuration: config, store: store, decoder: EventDecoder(), logger: logger)
+/// let daemon = try await TokentraDaemon.open(configuration: config, logger: logger, registry: registry, metrics: metrics)
 /// try await daemon.run()   // until SIGTERM/SIGINT
 /// ```
 public struct TokentraDaemon: Sendable {
@@ -31,8 +34,8 @@ public struct TokentraDaemon: Sendable {
     public struct Hooks: Sendable {
         /// The rollup (dirty buckets → hourly and daily rows); by default ``RollupEngine``.
         public var rollup: (@Sendable (_ nowMs: Int64) async throws -> Void)?
-        /// The retention job; by default ``SegmentStore/runRetention(now:orgID:dryRun:)`` (the
-        /// per-org policies of `tokentra retention set`).
+        /// The retention job; by default ``Retention/run(now:orgID:dryRun:)`` (the per-org
+        /// policies of `tokentra retention set`).
         public var retention: (@Sendable (_ nowMs: Int64) async throws -> Void)?
         public init(rollup: (@Sendable (Int64) async throws -> Void)? = nil, retention: (@Sendable (Int64) async throws -> Void)? = nil) {
             self.rollup = rollup
@@ -42,8 +45,11 @@ public struct TokentraDaemon: Sendable {
 
     public let configuration: TokentraConfiguration
     public let store: SegmentStore
-    /// The raw retention horizon HTTP ingest applies (the same component as `tokentra ingest`).
-    public let horizon: IngestHorizon
+    /// Retention: the raw horizon HTTP and OTLP ingest apply, and the retention job (the same
+    /// component as `tokentra ingest` and `tokentra retention`).
+    public let retention: Retention
+    /// The raw retention horizon HTTP ingest applies.
+    public var horizon: IngestHorizon { retention.horizon }
     public let state = DaemonState()
     public let metrics: TokentraMetrics
     public let registry: PrometheusCollectorRegistry?
@@ -54,7 +60,7 @@ public struct TokentraDaemon: Sendable {
     let serverVersion: String
     let hooks: Hooks
     let notifier: SystemdNotifier?
-    let wallClock: @Sendable () -> Int64
+    let wallClock: WallClock
 
     /// - Parameters:
     ///   - configuration: the resolved configuration.
@@ -63,11 +69,13 @@ public struct TokentraDaemon: Sendable {
     ///   - registry: the Prometheus registry `/metrics` serves; `metrics` must report into it.
     ///   - metrics: the daemon's metrics (by default reporting to the global `MetricsSystem`).
     ///   - notifier: systemd notifications (`READY=1`, `WATCHDOG=1`, `STOPPING=1`); `nil` outside systemd.
+    ///   - wallClock: "now" for every endpoint and job (the store has its own, from its configuration:
+    ///     ``open(configuration:logger:registry:metrics:serverVersion:hooks:notifier:wallClock:)`` gives both the same).
     public init(
         configuration: TokentraConfiguration, store: SegmentStore, decoder: EventDecoder, logger: Logger,
         registry: PrometheusCollectorRegistry? = nil, metrics: TokentraMetrics = TokentraMetrics(), serverVersion: String = "dev",
         hooks: Hooks = Hooks(), notifier: SystemdNotifier? = nil,
-        wallClock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+        wallClock: @escaping WallClock = SystemClock.wallClock
     ) {
         self.configuration = configuration
         self.store = store
@@ -75,8 +83,8 @@ public struct TokentraDaemon: Sendable {
         var decoder = decoder
         decoder.configuration.maxAgeMs = nil
         self.decoder = decoder
-        self.horizon = IngestHorizon(
-            index: store.index, overrideDays: configuration.maxEventAgeDays >= 0 ? configuration.maxEventAgeDays : nil)
+        self.retention = Retention(
+            store: store, ingestOverrideDays: configuration.maxEventAgeDays >= 0 ? configuration.maxEventAgeDays : nil)
         self.logger = logger
         self.registry = registry
         self.metrics = metrics
@@ -217,10 +225,10 @@ public struct TokentraDaemon: Sendable {
             try index.scheduleProbes(now: now, minWaitMs: cycleMs)
         }
         let metrics = self.metrics
-        let horizon = self.horizon
+        let component = self.retention
         let retention: @Sendable (Int64) async throws -> Void = hooks.retention ?? { now in
-            let outcomes = try await store.runRetention(now: now, dryRun: false)
-            horizon.invalidate()  // days whose raw data just went are refused from now on (RAW_DATA_RETIRED)
+            // Also refreshes the ingest horizon: days whose raw data just went are refused from now on (RAW_DATA_RETIRED).
+            let outcomes = try await component.run(now: now, dryRun: false)
             metrics.recordRetention(bytesFreed: outcomes.reduce(0) { $0 + $1.bytes },
                                     segmentsDeleted: outcomes.reduce(0) { $0 + $1.segmentFiles.count }, at: now)
         }

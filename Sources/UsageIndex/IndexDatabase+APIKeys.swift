@@ -1,4 +1,5 @@
 import GRDB
+import TokentraCore
 
 // API keys (migration "v3-api-keys"). Keys are stored only as the SHA-256 of the full key plus a
 // short display/lookup prefix; the key itself is shown once by `tokentra keys create` and never
@@ -149,5 +150,21 @@ extension IndexDatabase {
                 db, sql: "SELECT MIN(marked_at) AS m, COUNT(*) AS n FROM dirty_hours WHERE hour_start <= ?", arguments: [now])
             return (row?["m"], row?["n"] ?? 0)
         }
+    }
+}
+
+extension APIKeyRecord {
+    /// A new key of `orgID`: its text (show it once, never stored) and the record to store (the
+    /// key's SHA-256 and display prefix only). `tokentra keys create` and the tests issue keys here.
+    public static func issue(
+        orgID: String, name: String, scopes: [APIKeyScope], environment: APIKeys.Environment = .live, expiresAt: Int64? = nil,
+        rateLimitMinute: Int64? = nil, rateLimitDay: Int64? = nil, now: Int64
+    ) -> (key: String, record: APIKeyRecord) {
+        let created = APIKeys.generate(environment: environment)
+        let record = APIKeyRecord(
+            id: APIKeys.newID(), orgID: orgID, name: name, prefix: created.prefix, keyHash: created.hash,
+            scopes: scopes.map(\.rawValue).joined(separator: ","), createdAt: now, expiresAt: expiresAt,
+            rateLimitMinute: rateLimitMinute, rateLimitDay: rateLimitDay, updatedAt: now)
+        return (created.key, record)
     }
 }

@@ -1,8 +1,10 @@
 import GRDB
 
-// Retention (migration "v4-retention"): per-org horizons for raw events, hourly and daily rollups.
+// Retention storage (migration "v4-retention"): the per-org policy rows, and the reads and the one
+// deleting transaction the retention component (SegmentStore's `Retention`) plans and applies with.
+// The rules (which policy is in force, where each horizon falls, which days are kept back) live there.
 
-/// How long an org's data is kept, in days. Seed 000 §22 defaults: raw 30, hourly 90, daily 365.
+/// How long an org's data is kept, in days (raw events, hourly rollups, daily rollups).
 public struct RetentionPolicy: Sendable, Equatable, Codable {
     public var rawDays: Int
     public var hourlyDays: Int
@@ -13,28 +15,42 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         self.hourlyDays = hourlyDays
         self.dailyDays = dailyDays
     }
-
-    /// The built-in defaults, used when neither the org nor the `*` default row is set.
-    public static let builtIn = RetentionPolicy(rawDays: 30, hourlyDays: 90, dailyDays: 365)
 }
 
-/// What one org's retention run removed (or, dry, would remove).
-public struct RetentionOutcome: Sendable, Equatable {
+/// One registered segment retention may delete.
+public struct RetentionSegment: Sendable, Equatable {
+    public var id: Int64
+    public var file: String
+    /// `YYYY-MM-DD`.
+    public var day: String
+    public var bytes: Int
+    public var rows: Int
+}
+
+/// What an org holds before its horizons (read by ``IndexDatabase/retentionCandidates(orgID:rawBeforeMs:rawBeforeDay:hourlyBeforeMs:dailyBeforeDay:)``).
+public struct RetentionCandidates: Sendable, Equatable {
+    /// Segments of days before the raw horizon, by day and id.
+    public var segments: [RetentionSegment] = []
+    /// Hours before the raw horizon still waiting for a rollup.
+    public var pendingHourStarts: [Int64] = []
+    public var hourlyRows = 0
+    public var dailyRows = 0
+}
+
+/// What one org loses in a retention run's transaction.
+public struct RetentionDeletion: Sendable, Equatable {
     public var orgID: String
-    public var policy: RetentionPolicy
-    public var segmentIDs: [Int64] = []
-    public var segmentFiles: [String] = []
-    /// The UTC days (`YYYY-MM-DD`) whose raw segments go.
-    public var segmentDays: [String] = []
-    public var bytes: Int = 0
-    public var rawEvents: Int = 0
-    public var hourlyRows: Int = 0
-    public var dailyRows: Int = 0
-    /// Days kept back because they still have hours waiting for a rollup.
-    public var pendingRollupDays: [String] = []
-    public var rawCutoffDay: String
-    public var hourlyCutoffMs: Int64
-    public var dailyCutoffDay: String
+    /// Whole (org, UTC day) segment sets, `YYYY-MM-DD`.
+    public var segmentDays: [String]
+    public var hourlyBeforeMs: Int64
+    public var dailyBeforeDay: String
+
+    public init(orgID: String, segmentDays: [String], hourlyBeforeMs: Int64, dailyBeforeDay: String) {
+        self.orgID = orgID
+        self.segmentDays = segmentDays
+        self.hourlyBeforeMs = hourlyBeforeMs
+        self.dailyBeforeDay = dailyBeforeDay
+    }
 }
 
 extension IndexDatabase {
@@ -81,12 +97,6 @@ extension IndexDatabase {
         }
     }
 
-    /// The policy in force for an org: its own, else the `*` default, else ``RetentionPolicy/builtIn``.
-    public func effectiveRetentionPolicy(orgID: String) throws -> RetentionPolicy {
-        let all = try retentionPolicies()
-        return all[orgID] ?? all[Self.defaultPolicyOrg] ?? .builtIn
-    }
-
     /// Every org with raw data, rollups or a policy of its own.
     public func retentionOrgIDs() throws -> [String] {
         try writer.read { db in
@@ -99,67 +109,50 @@ extension IndexDatabase {
         }
     }
 
-    /// Works out what retention removes for `orgID` at `now` (nothing is changed).
-    ///
-    /// Raw data is removed by whole (org, UTC day) segments: days before the UTC day that was
-    /// `rawDays` days before `now`. Hourly rows before the UTC day `hourlyDays` ago, daily rows
-    /// before the UTC day `dailyDays` ago. A raw day that still has hours waiting for a rollup is
-    /// kept back (so deleting raw data never loses an event from the rollups) and reported.
-    public func planRetention(orgID: String, now: Int64) throws -> RetentionOutcome {
-        let policy = try effectiveRetentionPolicy(orgID: orgID)
-        let dayMs: Int64 = 86_400_000
-        let today = Self.floorDay(now)
-        let rawCutoff = today - Int64(policy.rawDays) * dayMs
-        let hourlyCutoff = today - Int64(policy.hourlyDays) * dayMs
-        let dailyCutoff = today - Int64(policy.dailyDays) * dayMs
-        var outcome = RetentionOutcome(
-            orgID: orgID, policy: policy, rawCutoffDay: Self.dayString(rawCutoff), hourlyCutoffMs: hourlyCutoff,
-            dailyCutoffDay: Self.dayString(dailyCutoff))
+    /// What `orgID` holds before the given horizons, in one read: segments of days before
+    /// `rawBeforeDay`, dirty hours before `rawBeforeMs`, and the number of hourly rows before
+    /// `hourlyBeforeMs` and daily rows before `dailyBeforeDay`.
+    public func retentionCandidates(
+        orgID: String, rawBeforeMs: Int64, rawBeforeDay: String, hourlyBeforeMs: Int64, dailyBeforeDay: String
+    ) throws -> RetentionCandidates {
         try writer.read { db in
-            let pendingDays = Set(try Int64.fetchAll(
-                db, sql: "SELECT hour_start FROM dirty_hours WHERE org_id = ? AND hour_start < ?",
-                arguments: [orgID, rawCutoff]).map { Self.dayString(Self.floorDay($0)) })
-            outcome.pendingRollupDays = pendingDays.sorted()
-            let rows = try Row.fetchAll(
+            var out = RetentionCandidates()
+            out.pendingHourStarts = try Int64.fetchAll(
+                db, sql: "SELECT hour_start FROM dirty_hours WHERE org_id = ? AND hour_start < ? ORDER BY hour_start",
+                arguments: [orgID, rawBeforeMs])
+            out.segments = try Row.fetchAll(
                 db, sql: "SELECT id, file, bytes, rows, day FROM segments WHERE org_id = ? AND day < ? ORDER BY day, id",
-                arguments: [orgID, outcome.rawCutoffDay])
-            for row in rows where !pendingDays.contains(row["day"] as String) {
-                outcome.segmentIDs.append(row["id"])
-                outcome.segmentFiles.append(row["file"])
-                let day: String = row["day"]
-                if outcome.segmentDays.last != day { outcome.segmentDays.append(day) }
-                outcome.bytes += row["bytes"] as Int
-                outcome.rawEvents += row["rows"] as Int
-            }
-            outcome.hourlyRows = try Int.fetchOne(
+                arguments: [orgID, rawBeforeDay]
+            ).map { RetentionSegment(id: $0["id"], file: $0["file"], day: $0["day"], bytes: $0["bytes"], rows: $0["rows"]) }
+            out.hourlyRows = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM rollup_hourly WHERE org_id = ? AND hour_start < ?",
-                arguments: [orgID, hourlyCutoff]) ?? 0
-            outcome.dailyRows = try Int.fetchOne(
+                arguments: [orgID, hourlyBeforeMs]) ?? 0
+            out.dailyRows = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM rollup_daily WHERE org_id = ? AND day < ?",
-                arguments: [orgID, outcome.dailyCutoffDay]) ?? 0
+                arguments: [orgID, dailyBeforeDay]) ?? 0
+            return out
         }
-        return outcome
     }
 
-    /// Applies planned outcomes in one transaction: unregisters the segments and deletes the
-    /// rollup rows. The caller unlinks the files afterwards (a crash in between leaves unregistered
-    /// files, which start-up recovery deletes). Whole planned days go, including a segment that a
-    /// compaction registered for such a day after the plan was made.
+    /// Applies a retention run in one transaction: unregisters the segments of the given days and
+    /// deletes the rollup rows before the given horizons. The caller unlinks the files afterwards
+    /// (a crash in between leaves unregistered files, which start-up recovery deletes). Whole days
+    /// go, including a segment that a compaction registered for such a day after the plan was made.
     /// - Returns: the files unregistered (relative to the data directory).
     @discardableResult
-    public func applyRetention(_ outcomes: [RetentionOutcome]) throws -> [String] {
+    public func deleteRetained(_ deletions: [RetentionDeletion]) throws -> [String] {
         try writer.write { db in
             var files: [String] = []
-            for o in outcomes {
-                for day in o.segmentDays {
+            for d in deletions {
+                for day in d.segmentDays {
                     files += try String.fetchAll(db, sql: "SELECT file FROM segments WHERE org_id = ? AND day = ?",
-                                                 arguments: [o.orgID, day])
-                    try db.execute(sql: "DELETE FROM segments WHERE org_id = ? AND day = ?", arguments: [o.orgID, day])
+                                                 arguments: [d.orgID, day])
+                    try db.execute(sql: "DELETE FROM segments WHERE org_id = ? AND day = ?", arguments: [d.orgID, day])
                 }
                 try db.execute(sql: "DELETE FROM rollup_hourly WHERE org_id = ? AND hour_start < ?",
-                               arguments: [o.orgID, o.hourlyCutoffMs])
+                               arguments: [d.orgID, d.hourlyBeforeMs])
                 try db.execute(sql: "DELETE FROM rollup_daily WHERE org_id = ? AND day < ?",
-                               arguments: [o.orgID, o.dailyCutoffDay])
+                               arguments: [d.orgID, d.dailyBeforeDay])
             }
             return files
         }
@@ -172,12 +165,6 @@ extension IndexDatabase {
              try Int64.fetchOne(db, sql: "SELECT MIN(hour_start) FROM rollup_hourly WHERE org_id = ?", arguments: [orgID]),
              try String.fetchOne(db, sql: "SELECT MIN(day) FROM rollup_daily WHERE org_id = ?", arguments: [orgID]))
         }
-    }
-
-    static func floorDay(_ ms: Int64) -> Int64 {
-        let d: Int64 = 86_400_000
-        let q = ms / d
-        return (ms % d != 0 && ms < 0 ? q - 1 : q) * d
     }
 }
 

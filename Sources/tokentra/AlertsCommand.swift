@@ -1,6 +1,7 @@
 import Alerts
 import ArgumentParser
 import Foundation
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import UsageIndex

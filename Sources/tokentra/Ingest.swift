@@ -41,9 +41,16 @@ struct Ingest: AsyncParsableCommand {
         var lines = 0
     }
 
+    /// Elapsed seconds (for the events/s rate; the monotonic clock, not the wall clock `--now` pins).
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let c = (ContinuousClock.now - start).components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+
     func run() async throws {
         guard OrgID.isValid(org) else { throw ValidationError("--org '\(org)' is not a valid org id") }
-        let nowMs = try now.map { try parseTimeOption($0, name: "--now") } ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let clock = try wallClock(now: now)
+        let nowMs = clock()
         let dir = global.resolvedDataDir
         let prices = try loadPriceTable(dataDir: dir)
         var decoderConfig = EventDecoderConfiguration()
@@ -57,16 +64,16 @@ struct Ingest: AsyncParsableCommand {
             if fd < 0 { throw ToolError("cannot open \(file): \(String(cString: strerror(errno)))") }
             inputs.append((file, fd))
         }
-        var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
+        var storeConfig = storeConfiguration(dataDir: dir, prices: prices, wallClock: clock)
         storeConfig.memtableEventLimit = Int.max  // sealed below, in step with the input
         storeConfig.backgroundThreads = ProcessInfo.processInfo.activeProcessorCount  // nothing else to serve
         storeConfig.sealZstdLevel = 6  // a bulk seal is usually a day's final file (9 costs ~15% more CPU for 0.2% fewer bytes)
         storeConfig.compactAfterSeal = false
         let store = try await SegmentStore.open(configuration: storeConfig, logger: makeLogger("tokentra"))
-        let horizon = IngestHorizon(index: store.index, overrideDays: maxAgeDays)
+        let horizon = Retention(store: store, ingestOverrideDays: maxAgeDays).horizon
         let sealEvery = max(1000, self.sealEvery)
         let progress = isatty(2) != 0
-        let started = Date()
+        let started = ContinuousClock.now
         var processed = 0, duplicates = 0, failed = 0, lines = 0
         var failures: [Failure] = []
         var errorsByCode: [String: Int] = [:]
@@ -89,7 +96,7 @@ struct Ingest: AsyncParsableCommand {
                         if failures.count < maxErrors { failures.append(f) }
                     }
                     if progress {
-                        let rate = Double(processed + duplicates + failed) / max(0.001, Date().timeIntervalSince(started))
+                        let rate = Double(processed + duplicates + failed) / max(0.001, Self.seconds(since: started))
                         FileHandle.standardError.write(Data("\r\(name): \(lines) lines, \(processed) new, \(duplicates) duplicates, \(failed) failed, \(Int(rate)) events/s   ".utf8))
                     }
                 }
@@ -123,7 +130,7 @@ struct Ingest: AsyncParsableCommand {
             }
             try await store.flush()
             // A day sealed several times becomes one file (fewer, larger segments: smaller and faster to read).
-            try await store.compact(now: nowMs, all: true)
+            try await store.compact(all: true)
         } catch {
             await store.close()
             if progress { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -131,7 +138,7 @@ struct Ingest: AsyncParsableCommand {
         }
         await store.close()
         if progress { FileHandle.standardError.write(Data("\n".utf8)) }
-        let seconds = Date().timeIntervalSince(started)
+        let seconds = Self.seconds(since: started)
         let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
         if format == "json" {
             var w = JSONWriter()

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokentraCore
-import TokentraHTTP
+import TokentraConfig  // ConfigurationLoader: the data directory, resolved as `serve` does
 import UsageIndex
 
 /// `tokentra keys create|list|revoke`: API keys in the SQLite index.
@@ -91,25 +91,23 @@ struct Keys: AsyncParsableCommand {
             guard !name.isEmpty, name.utf8.count <= 256 else { throw ValidationError("--name must be 1 to 256 bytes") }
             let scopeList: [APIKeyScope]
             do { scopeList = try APIKeyScope.parseList(scopes) } catch { throw ValidationError("--scopes: \(error)") }
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = SystemClock.nowMs()
             let expiresAt = try expires.map { try parseTimeOption($0, name: "--expires") }
             if let expiresAt, expiresAt <= now { throw ValidationError("--expires is in the past") }
             if let r = rateMinute, r < 0 { throw ValidationError("--rate-minute must be >= 0") }
             if let r = rateDay, r < 0 { throw ValidationError("--rate-day must be >= 0") }
             let format = try location.outputFormat("json", allowed: ["json", "table", "key"])
             let index = try location.openIndex()
-            let created = APIKeys.generate(environment: test ? .test : .live)
-            let record = APIKeyRecord(
-                id: APIKeys.newID(), orgID: org, name: name, prefix: created.prefix, keyHash: created.hash,
-                scopes: scopeList.map(\.rawValue).joined(separator: ","), createdAt: now, expiresAt: expiresAt,
-                rateLimitMinute: rateMinute, rateLimitDay: rateDay, updatedAt: now)
+            let (key, record) = APIKeyRecord.issue(
+                orgID: org, name: name, scopes: scopeList, environment: test ? .test : .live, expiresAt: expiresAt,
+                rateLimitMinute: rateMinute, rateLimitDay: rateDay, now: now)
             try index.insertAPIKey(record)
             if format == "json" {
-                print(Keys.json(record, key: created.key))
+                print(Keys.json(record, key: key))
             } else if format == "key" {
-                print(created.key)
+                print(key)
             } else {
-                print("id       \(record.id)\nkey      \(created.key)\norg_id   \(org)\nname     \(name)\nscopes   \(record.scopes)")
+                print("id       \(record.id)\nkey      \(key)\norg_id   \(org)\nname     \(name)\nscopes   \(record.scopes)")
                 print("\nThis is the only time the key is shown.")
             }
         }
@@ -128,7 +126,7 @@ struct Keys: AsyncParsableCommand {
                 print("[" + keys.map { Keys.json($0) }.joined(separator: ",") + "]")
                 return
             }
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = SystemClock.nowMs()
             print("ID                           PREFIX        ORG                  STATUS   SCOPES                 NAME")
             for k in keys {
                 let status = k.revokedAt != nil ? "revoked" : (k.expiresAt.map { $0 <= now } ?? false) ? "expired" : "active"
@@ -147,7 +145,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let format = try location.outputFormat("json")
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = SystemClock.nowMs()
             guard let record = try location.openIndex().revokeAPIKey(id: id, at: now) else {
                 throw ToolError("no API key with id \(id)")
             }

@@ -2,6 +2,7 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Query
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import UsageIndex
@@ -76,7 +77,8 @@ struct ManagementLocation: ParsableArguments {
     }
 }
 
-var nowMs: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+/// The CLI's "now" for the commands without a `--now` option.
+var nowMs: Int64 { SystemClock.nowMs() }
 
 struct Budgets: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -79,7 +79,7 @@ struct Prices: AsyncParsableCommand {
             let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
             let result: PriceCatalog.ImportResult
             do {
-                result = try Prices.catalog(global).importTable(path: file, actor: "cli", now: Int64(Date().timeIntervalSince1970 * 1000))
+                result = try Prices.catalog(global).importTable(path: file, actor: "cli", now: SystemClock.nowMs())
             } catch let e as PriceTableError {
                 throw ValidationError("\(file): \(e.message)")
             } catch let e as PriceVersionConflict {
@@ -135,7 +135,7 @@ struct Reprice: AsyncParsableCommand {
         do {
             let repricer = Repricer(store: store, catalog: PriceCatalog(dataDirectory: dir, index: store.index),
                                     logger: makeLogger("tokentra"))
-            report = try await repricer.run(request, now: Int64(Date().timeIntervalSince1970 * 1000))
+            report = try await repricer.run(request, now: SystemClock.nowMs())
         } catch let e as RepriceError {
             await store.close()
             throw ValidationError("--\(e.field.replacingOccurrences(of: "_", with: "-")): \(e.message)")

@@ -26,8 +26,9 @@ struct Rollup: AsyncParsableCommand {
 
         func run() async throws {
             let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
-            let nowMs = try now.map { try parseTimeOption($0, name: "--now") } ?? Int64(Date().timeIntervalSince1970 * 1000)
-            let store = try await openStore(global)
+            let clock = try wallClock(now: now)
+            let nowMs = clock()
+            let store = try await openStore(global, wallClock: clock)
             let summary: RollupEngine.Summary
             do {
                 summary = try await RollupEngine(store: store, logger: makeLogger("tokentra.rollup")).run(now: nowMs, rebuild: rebuild)

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import SegmentStore
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 
@@ -69,23 +70,20 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "tokentra")
 
         let dir = settings.dataDirectory
-        let prices = try loadPriceTable(dataDir: dir)
-        var storeConfig = storeConfiguration(dataDir: dir, prices: prices)
-        storeConfig.memtableEventLimit = settings.memtableEventLimit
-        storeConfig.compactAfterSeal = true
-        storeConfig.preloadRecentDays = 2
-        var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
         let notifier = SystemdNotifier.fromEnvironment()
-        notifier?.notify("STATUS=recovering \(dir)")
-        let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)
+        let daemon: TokentraDaemon
+        do {
+            daemon = try await TokentraDaemon.open(
+                configuration: settings, logger: logger, registry: registry, metrics: metrics, serverVersion: BuildInfo.version,
+                notifier: notifier)
+        } catch let error as ConfigurationError {
+            throw ToolError(error.description)
+        }
+        let store = daemon.store
         let recovered = await store.unsealedCount
         logger.info("storage open", metadata: [
             "data_dir": "\(dir)", "wal.replayed_events": "\(recovered)", "version": "\(BuildInfo.version)", "commit": "\(BuildInfo.commit)",
         ])
-        let daemon = TokentraDaemon(
-            configuration: settings, store: store, decoder: EventDecoder(configuration: decoderConfig, priceTable: prices),
-            logger: logger, registry: registry, metrics: metrics, serverVersion: BuildInfo.version, notifier: notifier)
         do {
             let host = settings.host
             try await daemon.run { port in

@@ -13,22 +13,29 @@ func loadPriceTable(dataDir: String) throws -> PriceTable {
 }
 
 /// Segment store settings for a data directory, with cost prediction from the price table.
-func storeConfiguration(dataDir: String, prices: PriceTable) -> SegmentStore.Configuration {
+func storeConfiguration(dataDir: String, prices: PriceTable, wallClock: @escaping WallClock = SystemClock.wallClock)
+    -> SegmentStore.Configuration
+{
     var configuration = SegmentStore.Configuration(dataDirectory: dataDir)
-    configuration.rates = { provider, model in
-        guard let p = prices.price(provider: provider, model: model, timestampMs: Int64.max) else { return nil }
-        return SegmentFormat.Rates(inputPer1K: p.inputPer1K.units, outputPer1K: p.outputPer1K.units,
-                                   cachedPer1K: p.cachedPer1K.units)
-    }
+    configuration.predictCosts(from: prices)
+    configuration.wallClock = wallClock
     return configuration
 }
 
-func openStore(_ global: GlobalOptions, readOnly: Bool = false) async throws -> SegmentStore {
+func openStore(_ global: GlobalOptions, readOnly: Bool = false, wallClock: @escaping WallClock = SystemClock.wallClock)
+    async throws -> SegmentStore
+{
     let dir = global.resolvedDataDir
     let prices = try loadPriceTable(dataDir: dir)
-    var configuration = storeConfiguration(dataDir: dir, prices: prices)
+    var configuration = storeConfiguration(dataDir: dir, prices: prices, wallClock: wallClock)
     configuration.readOnly = readOnly
     return try await SegmentStore.open(configuration: configuration, logger: makeLogger("tokentra"))
+}
+
+/// The wall clock of a command with a `--now` option: pinned to it when given, else the system
+/// clock. What the command stamps and decides by the time (the store it opens included) reads it.
+func wallClock(now: String?) throws -> WallClock {
+    SystemClock.pinned(try now.map { try parseTimeOption($0, name: "--now") })
 }
 
 /// An error the CLI reports as one line on stderr with exit code 2.

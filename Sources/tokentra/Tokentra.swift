@@ -10,7 +10,7 @@ struct Tokentra: AsyncParsableCommand {
         commandName: "tokentra",
         abstract: "Self-hosted LLM usage event store: ingest, roll up, query and retain.",
         version: BuildInfo.description,
-        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Backup.self, Restore.self, Keys.self, Retention.self, Prices.self, Reprice.self, Audit.self,
+        subcommands: [Serve.self, Ingest.self, Rollup.self, QueryCommand.self, Export.self, Verify.self, Repair.self, Backup.self, Restore.self, Keys.self, RetentionCommand.self, Prices.self, Reprice.self, Audit.self,
                       Budgets.self, AlertsCommand.self, WebhooksCommand.self]
     )
 }

@@ -131,7 +131,7 @@ func zoneDay(_ ms: Int64, _ zone: TimeZone) -> String {
         _ = try await RollupEngine(store: store, logger: logger).run(now: farFuture)
         try store.index.setRetentionPolicy(RetentionPolicy(rawDays: 1, hourlyDays: 3650, dailyDays: 3650), orgID: "org_a",
                                            now: EventFactory.base)
-        _ = try await store.runRetention(now: EventFactory.base + 3 * dayMs + 3_600_000, orgID: "org_a", dryRun: false)
+        _ = try await Retention(store: store).run(now: EventFactory.base + 3 * dayMs + 3_600_000, orgID: "org_a", dryRun: false)
         let engine = QueryEngine(index: store.index, dataDirectory: dir.path)
         let p = ["start_date": "2026-10-26", "end_date": "2026-10-29", "team_id": "platform", "model": "gpt-4o"]
         do {

@@ -271,7 +271,7 @@ extension FaultInjectionTests {
             let compaction = Task { try await store.compact(now: now) }
             try await Store.waitUntil("the merge of day 0 to reach its rename") { FaultInjection.fired(held) == 1 }
 
-            let outcomes = try await store.runRetention(now: now, dryRun: false)
+            let outcomes = try await Retention(store: store).run(now: now, dryRun: false)
             let org = try #require(outcomes.first { $0.orgID == "org_a" })
             #expect(org.segmentDays == [Store.day(0)])
             #expect(org.rawEvents == 30)

@@ -143,9 +143,9 @@ import Glibc
             try await store.flush()
             try Store.markRolledUp(store)
             try store.index.setRetentionPolicy(RetentionPolicy(rawDays: 5, hourlyDays: 90, dailyDays: 365), orgID: "org_a", now: now)
-            // What runRetention does first, in one transaction; the "crash" comes before the unlinks.
-            let outcome = try store.index.planRetention(orgID: "org_a", now: now)
-            files = try store.index.applyRetention([outcome])
+            // What Retention.run does first, in one transaction; the "crash" comes before the unlinks.
+            let outcome = try #require(try Retention(store: store).plan(now: now, orgID: "org_a").first)
+            files = try store.index.deleteRetained([outcome.deletion])
             #expect(outcome.segmentDays == [Store.day(1)])
             #expect(files.count == 1)
             await store.close()

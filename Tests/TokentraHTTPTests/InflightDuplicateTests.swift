@@ -2,6 +2,7 @@ import Foundation
 @testable import SegmentStore
 import Synchronization
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import SegmentStore
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport

@@ -7,6 +7,7 @@ import SegmentStore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
@@ -93,10 +94,13 @@ final class NotifySocket {
         }
     }
 
-    /// The daemon sends READY=1 once listening and STOPPING=1 when shutdown begins.
+    /// The daemon sends STATUS=recovering before it opens the store, READY=1 once listening and
+    /// STOPPING=1 when shutdown begins.
     @Test func daemonLifecycleNotifications() async throws {
         let socket = try NotifySocket(abstract: false)
         let d = try await TestDaemon.startWithNotifier(SystemdNotifier(socketPath: socket.name))
+        let recovering = try #require(socket.receive())
+        #expect(recovering == "STATUS=recovering \(d.daemon.configuration.dataDirectory)")
         let ready = try #require(socket.receive())
         #expect(ready.hasPrefix("READY=1"))
         try await d.stop()

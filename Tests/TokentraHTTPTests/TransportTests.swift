@@ -5,6 +5,7 @@ import NIOHTTP1
 import SegmentStore
 import Synchronization
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport

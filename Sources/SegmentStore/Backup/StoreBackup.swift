@@ -42,6 +42,8 @@ public enum StoreBackup {
         public var maxBytesPerSecond: Int?
         /// How often steps 2–4 may run before the backup gives up on a directory that changes faster.
         public var attempts = 8
+        /// The time the manifest records as `created_at`.
+        public var wallClock: WallClock = SystemClock.wallClock
         public init() {}
     }
 
@@ -164,7 +166,7 @@ public enum StoreBackup {
         }
         try FileIO.syncFilesystem(destination)
         for dir in BackupFiles.listDirectories(destination) { try FileIO.fsyncDirectory(dir) }
-        manifest.createdAtMs = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        manifest.createdAtMs = options.wallClock()
         manifest.tokentraVersion = BuildInfo.description
         try FileIO.writeFileAtomically(destination + "/" + BackupManifest.fileName, Array(manifest.text.utf8))
         report.manifest = manifest

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import TokentraCore
 import UsageIndex
 
 /// Resolves `Authorization: Bearer <key>` to an ``APIKeyInfo``.

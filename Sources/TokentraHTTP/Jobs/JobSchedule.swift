@@ -1,3 +1,5 @@
+import TokentraConfig
+
 /// When a scheduled job runs. All times are UTC.
 public enum JobSchedule: Sendable, Hashable, CustomStringConvertible {
     /// Every `seconds` seconds after the previous run started.

@@ -33,7 +33,7 @@ public struct JSONLogHandler: LogHandler {
     ///   - clock: Unix milliseconds for the `timestamp` field.
     public init(
         label: String, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping Sink = JSONLogHandler.standardError,
-        clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+        clock: @escaping WallClock = SystemClock.wallClock
     ) {
         self.label = label
         self.metadataProvider = metadataProvider

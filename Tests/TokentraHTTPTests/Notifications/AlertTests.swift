@@ -2,13 +2,14 @@ import Alerts
 import Foundation
 import Synchronization
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
 import UsageIndex
 
 /// A wall clock the test moves.
-final class WallClock: Sendable {
+final class SettableClock: Sendable {
     let ms: Mutex<Int64>
     init(_ start: Int64) { ms = Mutex(start) }
     var now: Int64 { ms.withLock { $0 } }
@@ -22,7 +23,7 @@ final class WallClock: Sendable {
     /// 2026-11-20T12:00:00Z.
     static let noon: Int64 = 1_795_176_000_000
 
-    static func start(_ clock: WallClock) async throws -> (TestDaemon, String, String) {
+    static func start(_ clock: SettableClock) async throws -> (TestDaemon, String, String) {
         let d = try await TestDaemon.start({ $0.maxEventAgeDays = 0 }, wallClock: { clock.now })
         return (d, try d.createKey(org: "org_a", scopes: "admin").key, try d.createKey(org: "org_a", scopes: "sdk:write").key)
     }
@@ -44,7 +45,7 @@ final class WallClock: Sendable {
     }
 
     @Test func crudValidationAndOrgIsolation() async throws {
-        let clock = WallClock(Self.noon)
+        let clock = SettableClock(Self.noon)
         let (d, key, _) = try await Self.start(clock)
         let other = try d.createKey(org: "org_b", scopes: "admin").key
         let bad: [(String, String)] = [
@@ -86,7 +87,7 @@ final class WallClock: Sendable {
 
     /// spend_threshold: triggered, resolved in the next period, held back by its cooldown, then fired again.
     @Test func spendThresholdTransitionsAndCooldown() async throws {
-        let clock = WallClock(Self.noon)
+        let clock = SettableClock(Self.noon)
         let (d, key, sdk) = try await Self.start(clock)
         _ = try await API.ingest(d.baseURL, sdk, [API.event("s1", Self.ts(Self.noon - 2 * Self.hour), cost: "3"),
                                                   API.event("s2", Self.ts(Self.noon - Self.hour), cost: "3.0000000001")])
@@ -124,7 +125,7 @@ final class WallClock: Sendable {
 
     /// budget_warning and forecast follow their budget exactly.
     @Test func budgetWarningAndForecast() async throws {
-        let clock = WallClock(Self.noon)
+        let clock = SettableClock(Self.noon)
         let (d, key, sdk) = try await Self.start(clock)
         let b = try await API.call(d.baseURL, key, "POST", "/v1/budgets", body: #"{"name":"m","amount":10,"period":"monthly","status":"paused"}"#)
         let budgetID = b.json["data"]!["id"]!.stringValue!
@@ -150,7 +151,7 @@ final class WallClock: Sendable {
 
     /// anomaly (z-score of today vs 30 daily totals), rate_spike, error_rate and latency (merged digests).
     @Test func anomalyRateSpikeErrorRateLatency() async throws {
-        let clock = WallClock(Self.noon)
+        let clock = SettableClock(Self.noon)
         let (d, key, sdk) = try await Self.start(clock)
         let dayStart = Self.noon - 12 * Self.hour
         // anomaly, team "hist": 30 previous days of 1 or 2 USD (mean 1.5, sd 0.5), today 10 → z = 17.

@@ -4,6 +4,7 @@ import Logging
 import Rollups
 import SegmentStore
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
@@ -187,7 +188,7 @@ import UsageIndex
     /// A late event for yesterday, arriving in the first 24 h of today and not sealed yet, still
     /// emits yesterday's crossing — once. (Later periods: BudgetEvaluationTests.)
     @Test func lateEventCrossesThePreviousPeriodOnce() async throws {
-        let clock = WallClock(Self.now)
+        let clock = SettableClock(Self.now)
         let d = try await TestDaemon.start({ $0.maxEventAgeDays = 0 }, wallClock: { clock.now })
         let admin = try d.createKey(org: "org_a", scopes: "admin").key
         let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key

@@ -2,6 +2,7 @@ import Alerts
 import Foundation
 import SegmentStore
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
@@ -28,7 +29,7 @@ import UsageIndex
     /// An event for a day that ended 49 h ago (well past the 24 h grace of the previous period)
     /// emits that day's crossing once the seal marks its hour; a day before the budget existed emits nothing.
     @Test func lateEventForAnyPastPeriodEmitsItsCrossingOnce() async throws {
-        let clock = WallClock(Self.now)
+        let clock = SettableClock(Self.now)
         let d = try await TestDaemon.start({ $0.maxEventAgeDays = 0 }, wallClock: { clock.now })
         let admin = try d.createKey(org: "org_a", scopes: "admin").key
         let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key
@@ -67,7 +68,7 @@ import UsageIndex
     /// once; raising it repeats none; a threshold reached later at the raised amount, or added,
     /// is notified then, once.
     @Test func changingTheAmountOrThresholdsMidPeriod() async throws {
-        let clock = WallClock(Self.now)
+        let clock = SettableClock(Self.now)
         let d = try await TestDaemon.start(wallClock: { clock.now })
         let admin = try d.createKey(org: "org_a", scopes: "admin").key
         let sdk = try d.createKey(org: "org_a", scopes: "sdk:write").key

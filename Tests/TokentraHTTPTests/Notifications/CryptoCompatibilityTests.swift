@@ -1,5 +1,6 @@
 import Logging
 import Testing
+import TokentraCore
 import TokentraHTTP
 import UsageIndex
 

@@ -2,6 +2,7 @@ import Alerts
 import Foundation
 import Synchronization
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport

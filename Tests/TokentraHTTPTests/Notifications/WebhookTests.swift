@@ -4,6 +4,7 @@ import Logging
 import Rollups
 import SegmentStore
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport

@@ -8,6 +8,7 @@ import SegmentStore
 import ServiceLifecycle
 import Synchronization
 import Testing
+import TokentraConfig
 import TokentraCore
 import TokentraHTTP
 import TokentraTestSupport
@@ -42,7 +43,7 @@ final class TestDaemon: Sendable {
         _ configure: (inout TokentraConfiguration) -> Void = { _ in },
         hooks: TokentraDaemon.Hooks = .init(rollup: { _ in }),
         dataDirectory: String? = nil,
-        wallClock: (@Sendable () -> Int64)? = nil,
+        wallClock: WallClock? = nil,
         notifier: SystemdNotifier? = nil
     ) async throws -> TestDaemon {
         let dir = TemporaryDirectory("tokentra-http")
@@ -53,17 +54,13 @@ final class TestDaemon: Sendable {
         configure(&config)
         var logger = Logger(label: "test")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        var storeConfig = SegmentStore.Configuration(dataDirectory: config.dataDirectory)
-        storeConfig.compactAfterSeal = true  // as `tokentra serve`
-        let store = try await SegmentStore.open(configuration: storeConfig, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = TokentraMetrics(factory: TokentraMetrics.makePrometheusFactory(registry: registry))
-        var decoderConfig = EventDecoderConfiguration()
-        decoderConfig.maxAgeMs = nil  // the daemon applies the org's raw horizon (IngestHorizon)
-        let daemon = TokentraDaemon(
-            configuration: config, store: store, decoder: EventDecoder(configuration: decoderConfig), logger: logger,
-            registry: registry, metrics: metrics, serverVersion: "test", hooks: hooks,
-            notifier: notifier, wallClock: wallClock ?? { Int64(Date().timeIntervalSince1970 * 1000) })
+        // The wiring of `tokentra serve`.
+        let daemon = try await TokentraDaemon.open(
+            configuration: config, logger: logger, registry: registry, metrics: metrics, serverVersion: "test", hooks: hooks,
+            notifier: notifier, wallClock: wallClock ?? SystemClock.wallClock)
+        let store = daemon.store
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let group = daemon.makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
         let task = Task { try await group.run() }
@@ -89,13 +86,12 @@ final class TestDaemon: Sendable {
         org: String = "org_a", scopes: String = "sdk:write", expiresAt: Int64? = nil, rateMinute: Int64? = nil,
         rateDay: Int64? = nil, test: Bool = false
     ) throws -> (key: String, id: String) {
-        let created = APIKeys.generate(environment: test ? .test : .live)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let record = APIKeyRecord(
-            id: APIKeys.newID(), orgID: org, name: "test", prefix: created.prefix, keyHash: created.hash, scopes: scopes,
-            createdAt: now, expiresAt: expiresAt, rateLimitMinute: rateMinute, rateLimitDay: rateDay, updatedAt: now)
+        let (key, record) = APIKeyRecord.issue(
+            orgID: org, name: "test", scopes: scopes.split(separator: ",").map { APIKeyScope(String($0)) },
+            environment: test ? .test : .live, expiresAt: expiresAt, rateLimitMinute: rateMinute, rateLimitDay: rateDay,
+            now: SystemClock.nowMs())
         try index.insertAPIKey(record)
-        return (created.key, record.id)
+        return (key, record.id)
     }
 
     /// Every stored event (sealed and unsealed), by org.

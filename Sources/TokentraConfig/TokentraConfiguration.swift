@@ -78,7 +78,7 @@ public struct TokentraConfiguration: Sendable, Equatable {
     // logging
     /// `log.level`: trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
-    /// `log.format`: `text` (swift-log's one-line text) or `json` (one JSON object per line, ``JSONLogHandler``).
+    /// `log.format`: `text` (swift-log's one-line text) or `json` (one JSON object per line, TokentraHTTP's `JSONLogHandler`).
     public var logFormat = "text"
 
     public init() {}

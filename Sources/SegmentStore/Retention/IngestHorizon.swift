@@ -2,7 +2,8 @@ import Synchronization
 import TokentraCore
 import UsageIndex
 
-/// The one retention rule every way in applies (HTTP, bulk import, OTLP): an event is refused when
+/// The one retention rule every way in applies (HTTP, bulk import, OTLP), part of ``Retention``
+/// (which hands it out as ``Retention/horizon``): an event is refused when
 ///
 /// - its timestamp is before its org's raw retention horizon (the UTC day `raw_days` before now;
 ///   `TIMESTAMP_TOO_OLD`), unless an operator override says otherwise (`tokentra ingest
@@ -27,10 +28,10 @@ public final class IngestHorizon: Sendable {
             if let overrideDays {
                 days = overrideDays > 0 ? overrideDays : nil
             } else {
-                days = (policies[orgID] ?? policies[IndexDatabase.defaultPolicyOrg] ?? .builtIn).rawDays
+                days = Retention.policy(orgID: orgID, in: policies).rawDays
             }
             if let days {
-                let cutoff = UTC.dayStart(nowMs) - Int64(days) * UTC.msPerDay
+                let cutoff = Retention.Horizons.start(days: days, nowMs: nowMs)
                 if timestampMs < cutoff {
                     return EventError(.timestampTooOld,
                                       "timestamp \(formatTimestamp(timestampMs)) is before org \(orgID)'s raw retention horizon (\(days) days: earliest accepted \(formatTimestamp(cutoff)))",

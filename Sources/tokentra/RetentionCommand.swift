@@ -4,15 +4,17 @@ import SegmentStore
 import TokentraCore
 import UsageIndex
 
-struct Retention: AsyncParsableCommand {
+struct RetentionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show, set and enforce per-org retention of raw events, hourly and daily rollups.",
+        commandName: "retention", abstract: "Show, set and enforce per-org retention of raw events, hourly and daily rollups.",
         subcommands: [Show.self, SetPolicy.self, Run.self])
 
-    static func openIndex(_ global: GlobalOptions) throws -> IndexDatabase {
+    /// The policies and plans of the data directory's index (no store open, so `show` and `set`
+    /// work while the daemon runs).
+    static func openRetention(_ global: GlobalOptions) throws -> Retention {
         let dir = global.resolvedDataDir
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return try IndexDatabase(path: dir + "/index.sqlite")
+        return Retention(index: try IndexDatabase(path: dir + "/index.sqlite"))
     }
 
     static func writePolicy(_ p: RetentionPolicy, to w: inout JSONWriter) {
@@ -29,21 +31,20 @@ struct Retention: AsyncParsableCommand {
 
         func run() async throws {
             let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
-            let index = try Retention.openIndex(global)
-            let own = try index.retentionPolicies()
-            let defaults = own[IndexDatabase.defaultPolicyOrg] ?? .builtIn
-            let orgs = try org.map { [$0] } ?? index.retentionOrgIDs()
+            let retention = try RetentionCommand.openRetention(global)
+            let defaults = try retention.defaultPolicy()
+            let orgs = try org.map { [$0] } ?? retention.index.retentionOrgIDs()
             var rows: [(String, RetentionPolicy, String)] = []
             for o in orgs {
-                rows.append((o, try index.effectiveRetentionPolicy(orgID: o), own[o] != nil ? "org" : "default"))
+                rows.append((o, try retention.policy(orgID: o), try retention.hasOwnPolicy(orgID: o) ? "org" : "default"))
             }
             if format == "json" {
                 var w = JSONWriter()
                 w.object { o in
-                    o.field("default", object: { Retention.writePolicy(defaults, to: &$0) })
+                    o.field("default", object: { RetentionCommand.writePolicy(defaults, to: &$0) })
                     o.field("orgs", array: { a in
                         for (org, policy, source) in rows {
-                            a.object { $0.field("org_id", org); Retention.writePolicy(policy, to: &$0); $0.field("source", source) }
+                            a.object { $0.field("org_id", org); RetentionCommand.writePolicy(policy, to: &$0); $0.field("source", source) }
                         }
                     })
                 }
@@ -80,20 +81,15 @@ struct Retention: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let index = try Retention.openIndex(global)
+            let retention = try RetentionCommand.openRetention(global)
             let target = org ?? IndexDatabase.defaultPolicyOrg
-            if clear {
-                try index.clearRetentionPolicy(orgID: target)
-            } else {
-                // Unspecified horizons keep the value currently in force.
-                let current = try index.effectiveRetentionPolicy(orgID: target)
-                let policy = RetentionPolicy(rawDays: rawDays ?? current.rawDays, hourlyDays: hourlyDays ?? current.hourlyDays,
-                                             dailyDays: dailyDays ?? current.dailyDays)
-                try index.setRetentionPolicy(policy, orgID: target, now: Int64(Date().timeIntervalSince1970 * 1000))
-            }
-            let p = try index.effectiveRetentionPolicy(orgID: target)
+            // Unspecified horizons keep the value currently in force.
+            let p = try clear
+                ? retention.clearPolicy(orgID: target)
+                : retention.setPolicy(orgID: target, rawDays: rawDays, hourlyDays: hourlyDays, dailyDays: dailyDays,
+                                      now: SystemClock.nowMs())
             var w = JSONWriter()
-            w.object { $0.field("org_id", target); Retention.writePolicy(p, to: &$0) }
+            w.object { $0.field("org_id", target); RetentionCommand.writePolicy(p, to: &$0) }
             print(w.text)
         }
     }
@@ -109,11 +105,12 @@ struct Retention: AsyncParsableCommand {
 
         func run() async throws {
             let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
-            let nowMs = try now.map { try parseTimeOption($0, name: "--now") } ?? Int64(Date().timeIntervalSince1970 * 1000)
-            let store = try await openStore(global)
+            let clock = try wallClock(now: now)
+            let nowMs = clock()
+            let store = try await openStore(global, wallClock: clock)
             let outcomes: [RetentionOutcome]
             do {
-                outcomes = try await store.runRetention(now: nowMs, orgID: org, dryRun: dryRun)
+                outcomes = try await Retention(store: store).run(now: nowMs, orgID: org, dryRun: dryRun)
             } catch {
                 await store.close()
                 throw error
@@ -133,7 +130,7 @@ struct Retention: AsyncParsableCommand {
                             let old = oldest[o.orgID]!
                             a.object { e in
                                 e.field("org_id", o.orgID)
-                                Retention.writePolicy(o.policy, to: &e)
+                                RetentionCommand.writePolicy(o.policy, to: &e)
                                 e.field("segment_files", o.segmentFiles.count)
                                 e.field("bytes", o.bytes)
                                 e.field("raw_events", o.rawEvents)
