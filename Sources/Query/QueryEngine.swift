@@ -95,7 +95,7 @@ public struct QueryEngine: Sendable {
     let wallClock: @Sendable () -> Int64
 
     public init(index: IndexDatabase, dataDirectory: String? = nil,
-                wallClock: @escaping @Sendable () -> Int64 = RollupStore.systemClock) {
+                wallClock: @escaping @Sendable () -> Int64 = SystemClock.wallClock) {
         self.index = index
         self.rollups = RollupStore(index, wallClock: wallClock)
         self.dataDirectory = dataDirectory

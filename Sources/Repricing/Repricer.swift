@@ -221,7 +221,7 @@ public struct Repricer: Sendable {
         // The changed hours are dirty: roll them up now (a crash here leaves them dirty, and queries
         // read them from the new segments until the next rollup run).
         do {
-            report.rollup = try await RollupEngine(store: store, logger: logger).run(now: now)
+            report.rollup = try await RollupEngine(store: store, logger: logger, wallClock: store.configuration.wallClock).run(now: now)
         } catch let e as RollupError where e.code == .alreadyRunning {
             // The daemon's scheduled run is busy: the next run picks the marked hours up.
             logger.info("reprice leaves its hours to the running rollup", metadata: ["reprice.org": "\(r.orgID)"])

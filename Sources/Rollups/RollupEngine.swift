@@ -59,7 +59,7 @@ public struct RollupEngine: Sendable {
     ///     seam: tests compact or seal there to race the run).
     public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
-                wallClock: @escaping @Sendable () -> Int64 = RollupStore.systemClock,
+                wallClock: @escaping @Sendable () -> Int64 = SystemClock.wallClock,
                 afterSnapshot: (@Sendable () async throws -> Void)? = nil) {
         self.store = store
         self.logger = logger
@@ -315,7 +315,7 @@ public struct RollupEngine: Sendable {
     public static func pendingUpdates(
         index: IndexDatabase, dataDirectory: String, orgID: String, fromMs: Int64, toMs: Int64,
         unsealed: [UsageEvent] = [], segments: [SegmentRecord]? = nil, compression: Double = TDigest.defaultCompression,
-        wallClock: @Sendable () -> Int64 = RollupStore.systemClock
+        wallClock: @Sendable () -> Int64 = SystemClock.wallClock
     ) throws -> [RollupDayUpdate] {
         let rollups = RollupStore(index)
         var marks = try rollups.dirtyHours()

@@ -123,7 +123,7 @@ public struct TokentraDaemon: Sendable {
         readiness.maxRollupLagSeconds = configuration.readinessMaxRollupLagSeconds
         let health = HealthController(
             store: store, state: state, metrics: metrics, registry: registry, settings: readiness, logger: logger, wallClock: wallClock)
-        var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), authorizer: authorizer, logger: logger, wallClock: wallClock)
+        var query = QueryController(engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory, wallClock: wallClock), authorizer: authorizer, logger: logger, wallClock: wallClock)
         query.snapshot = { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }
         var support = ManagementSupport(authorizer: authorizer, wallClock: wallClock)
         support.bodyTimeout = .seconds(Int64(configuration.bodyTimeoutSeconds))
@@ -137,7 +137,7 @@ public struct TokentraDaemon: Sendable {
         let overview = OverviewController(
             authorizer: authorizer, sessions: overviewSessions,
             reporter: OverviewReporter(
-                engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory), index: store.index,
+                engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory, wallClock: wallClock), index: store.index,
                 calculator: calculator, snapshot: { [store] org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) }),
             logger: logger, wallClock: wallClock, bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds)))
         let catalog = PriceCatalog(dataDirectory: store.configuration.dataDirectory, index: store.index)
@@ -162,7 +162,7 @@ public struct TokentraDaemon: Sendable {
     var budgetCalculator: BudgetCalculator {
         let store = self.store
         return BudgetCalculator(
-            engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory),
+            engine: QueryEngine(index: store.index, dataDirectory: store.configuration.dataDirectory, wallClock: wallClock),
             rawTail: { org, from, to in try await store.readSnapshot(orgID: org, fromMs: from, toMs: to) })
     }
 
@@ -206,7 +206,7 @@ public struct TokentraDaemon: Sendable {
         let store = self.store
         let logger = self.logger
         let rollupOnly: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
-            _ = try await RollupEngine(store: store, logger: logger).run(now: now)
+            _ = try await RollupEngine(store: store, logger: logger, wallClock: wallClock).run(now: now)
         }
         // Budgets and alerts are evaluated in one place, after every rollup cycle; then each webhook
         // endpoint in backoff gets one probe (its oldest pending delivery is made due now).

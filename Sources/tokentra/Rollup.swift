@@ -31,7 +31,7 @@ struct Rollup: AsyncParsableCommand {
             let store = try await openStore(global, wallClock: clock)
             let summary: RollupEngine.Summary
             do {
-                summary = try await RollupEngine(store: store, logger: makeLogger("tokentra.rollup")).run(now: nowMs, rebuild: rebuild)
+                summary = try await RollupEngine(store: store, logger: makeLogger("tokentra.rollup"), wallClock: store.configuration.wallClock).run(now: nowMs, rebuild: rebuild)
             } catch {
                 await store.close()
                 throw error

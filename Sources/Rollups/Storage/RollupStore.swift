@@ -26,13 +26,10 @@ public struct RollupStore: Sendable {
     /// - Parameters:
     ///   - index: The index whose database holds the rollup tables.
     ///   - wallClock: The current time, ms since the epoch (the system clock by default).
-    public init(_ index: IndexDatabase, wallClock: @escaping @Sendable () -> Int64 = RollupStore.systemClock) {
+    public init(_ index: IndexDatabase, wallClock: @escaping @Sendable () -> Int64 = SystemClock.wallClock) {
         self.index = index
         self.wallClock = wallClock
     }
-
-    /// The system clock, ms since the epoch (rounded to the nearest ms).
-    public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     var writer: any DatabaseWriter { index.writer }
 
