@@ -49,12 +49,17 @@ extension SegmentStore {
         return nil
     }
 
+    /// Makes sure `key`'s org has a screen and that it lists `key`'s day (once per (org, day) and
+    /// batch; a rebuilt screen lists every day with ids in memory, so it stays listed).
+    func noteDay(_ key: DayKey, slot: Int) throws {
+        try ensureOrgFilter(key.orgID, slot: slot)
+        orgFilters[slot]!.days.insert(UTC.floorDiv(key.dayStart, UTC.msPerDay))
+    }
+
     /// Adds an accepted id of `key`'s day to its org's screen, rebuilding the screen larger when full.
     func recordInFilter(_ key: DayKey, slot: Int, hash: UInt64) throws {
         try ensureOrgFilter(key.orgID, slot: slot)  // a quarantine while confirming drops the screen
-        let day = UTC.floorDiv(key.dayStart, UTC.msPerDay)
-        orgFilters[slot]!.filter.insert(hash, tag: UInt8(truncatingIfNeeded: day))
-        orgFilters[slot]!.days.insert(day)
+        orgFilters[slot]!.filter.insert(hash, tag: UInt8(truncatingIfNeeded: UTC.floorDiv(key.dayStart, UTC.msPerDay)))
         if orgFilters[slot]!.filter.needsGrowth {
             orgFilters[slot] = nil
             try ensureOrgFilter(key.orgID, slot: slot)

@@ -326,6 +326,7 @@ public actor SegmentStore {
                 slot = filterSlot(key.orgID)
                 keyOf[od] = (key, slot)
                 try ensureDay(key)
+                try noteDay(key, slot: slot)
             }
             let id = IDKey(high: batch.idHigh[i], low: batch.idLow[i])
             var holder = key

@@ -126,10 +126,7 @@ struct Reprice: AsyncParsableCommand {
         var request = RepriceRequest(orgID: org, fromMs: fromMs, toMs: toMs, priceVersion: priceVersion)
         request.dryRun = dryRun
         request.includeClientCosts = includeClientCosts
-        let dir = global.resolvedDataDir
-        guard FileManager.default.fileExists(atPath: dir + "/index.sqlite") else {
-            throw ValidationError("--data-dir: \(dir) is not a tokentra data directory (no index.sqlite)")
-        }
+        let dir = try global.existingDataDir()
         let store = try await openStore(global)
         let report: RepriceReport
         do {
@@ -164,10 +161,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         let format = try global.outputFormat(default: "json", allowed: ["json", "table"])
-        let dir = global.resolvedDataDir
-        guard FileManager.default.fileExists(atPath: dir + "/index.sqlite") else {
-            throw ValidationError("--data-dir: \(dir) is not a tokentra data directory (no index.sqlite)")
-        }
+        let dir = try global.existingDataDir()
         let rows = try IndexDatabase(path: dir + "/index.sqlite").repriceAudit(orgID: org)
         if format == "json" {
             var w = JSONWriter()

@@ -27,6 +27,15 @@ struct GlobalOptions: ParsableArguments {
         dataDir ?? ProcessInfo.processInfo.environment["TOKENTRA_DATA_DIR"] ?? "./data"
     }
 
+    /// The data directory, which must already hold an index (commands that never create one).
+    func existingDataDir() throws -> String {
+        let dir = resolvedDataDir
+        guard FileManager.default.fileExists(atPath: dir + "/index.sqlite") else {
+            throw ValidationError("--data-dir: \(dir) is not a tokentra data directory (no index.sqlite)")
+        }
+        return dir
+    }
+
     func outputFormat(default value: String, allowed: [String]) throws -> String {
         let f = (format ?? value).lowercased()
         guard allowed.contains(f) else {
