@@ -142,14 +142,56 @@ public struct EventBatch: Sendable {
     }
 
     mutating func appendPromptHash(_ h: String?) {
-        guard let h else { hashRef.append(-1); return }
+        guard var h else { hashRef.append(-1); return }
+        h.withUTF8 { appendPromptHash(bytes: $0) }
+    }
+
+    /// Appends a prompt hash from its UTF-8 text: packed when it is 64 lowercase hex digits.
+    mutating func appendPromptHash(bytes: UnsafeBufferPointer<UInt8>) {
         let start = hashRaw.count
-        if Hex32.decode(h, appendingTo: &hashRaw) {
+        if Hex32.decode(bytes, appendingTo: &hashRaw) {
             hashRef.append(Int32(start / 32))
         } else {
             hashRef.append(-2 - Int32(hashTexts.count))
-            hashTexts.append(h)
+            hashTexts.append(String(decoding: bytes, as: UTF8.self))
         }
+    }
+
+    /// Ends a row written column by column (the decoder's ``EventParser/finish(org:nowMs:priceTable:into:)``).
+    mutating func endRow() { count += 1 }
+
+    /// Removes the last row (a row the caller rejected after decoding it). Dictionary values only
+    /// that row used stay in their dictionaries, unused.
+    public mutating func removeLast() {
+        precondition(count > 0, "removeLast on an empty batch")
+        let n = count - 1
+        idHigh.removeLast()
+        idLow.removeLast()
+        idTexts[Int32(n)] = nil
+        timestamps.removeLast()
+        inputTokens.removeLast()
+        outputTokens.removeLast()
+        cachedTokens.removeLast()
+        totalTokens.removeLast()
+        inputCost.removeLast()
+        outputCost.removeLast()
+        cachedCost.removeLast()
+        totalCost.removeLast()
+        costSource.removeLast()
+        latencyMs.removeLast()
+        ttftPlusOne.removeLast()
+        flags.removeLast()
+        orgs.removeLastRow()
+        providers.removeLastRow()
+        models.removeLastRow()
+        for a in 0..<attributes.count { attributes[a].removeLastRow() }
+        let ref = hashRef.removeLast()
+        if ref >= 0 {
+            hashRaw.removeLast(32)
+        } else if ref < -1 {
+            hashTexts.removeLast()
+        }
+        count = n
     }
 
     /// Appends the given rows of `other` (in that order), column by column, remapping dictionary
@@ -331,18 +373,21 @@ public enum Hex32 {
     /// Appends the 32 bytes of `s` to `out` when `s` is 64 lowercase hex digits; else leaves `out` as it was.
     public static func decode(_ s: String, appendingTo out: inout [UInt8]) -> Bool {
         var s = s
-        return s.withUTF8 { u -> Bool in
-            guard u.count == 64 else { return false }
-            let start = out.count
-            for i in 0..<32 {
-                guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else {
-                    out.removeLast(out.count - start)
-                    return false
-                }
-                out.append(hi << 4 | lo)
+        return s.withUTF8 { decode($0, appendingTo: &out) }
+    }
+
+    /// Appends the 32 bytes of the UTF-8 text `u` when it is 64 lowercase hex digits.
+    public static func decode(_ u: UnsafeBufferPointer<UInt8>, appendingTo out: inout [UInt8]) -> Bool {
+        guard u.count == 64 else { return false }
+        let start = out.count
+        for i in 0..<32 {
+            guard let hi = nibble(u[2 * i]), let lo = nibble(u[2 * i + 1]) else {
+                out.removeLast(out.count - start)
+                return false
             }
-            return true
+            out.append(hi << 4 | lo)
         }
+        return true
     }
 
     @inline(__always) static func nibble(_ c: UInt8) -> UInt8? {

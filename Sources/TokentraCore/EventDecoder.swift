@@ -115,17 +115,21 @@ public struct EventDecoder: Sendable {
         self.priceTable = priceTable
     }
 
-    /// Decodes one event object.
+    /// Decodes one event object and appends it to `batch` as one row.
+    ///
+    /// Strings go from the input bytes straight into the batch's dictionary columns (a `String` is
+    /// made only for a value the batch has not seen), so decoding a typical event allocates nothing.
     ///
     /// - Parameters:
     ///   - object: the bytes of one JSON object (surrounding whitespace allowed). The bytes are
     ///     only read during the call.
     ///   - org: how the event's organization is chosen (see ``OrgPolicy``).
     ///   - nowMs: the current time in milliseconds since the epoch, for the time-window checks.
-    /// - Returns: the normalized event, or the first problem found (see ``EventErrorCode``).
-    public func decode(_ object: UnsafeBufferPointer<UInt8>, org: OrgPolicy, nowMs: Int64) -> Result<UsageEvent, DecodeFailure> {
+    ///   - batch: where the event is appended; left with the same rows when the event is rejected.
+    /// - Returns: `nil` when the event was appended, else the first problem found (see ``EventErrorCode``).
+    public func decode(_ object: UnsafeBufferPointer<UInt8>, org: OrgPolicy, nowMs: Int64, into batch: inout EventBatch) -> DecodeFailure? {
         guard let base = object.baseAddress, object.count > 0 else {
-            return .failure(DecodeFailure(error: EventError(.invalidJSON, "empty event")))
+            return DecodeFailure(error: EventError(.invalidJSON, "empty event"))
         }
         var parser = EventParser(base: base, count: object.count, configuration: configuration)
         do {
@@ -135,9 +139,17 @@ public struct EventDecoder: Sendable {
             if case .tooDeep = syntax.reason {  // report the limit as configured (the event object is level 1)
                 syntax.reason = .tooDeep(min(max(configuration.maxDepth, 2), 64))
             }
-            return .failure(DecodeFailure(error: EventError(.invalidJSON, syntax.message), requestID: parser.requestIDText()))
+            return DecodeFailure(error: EventError(.invalidJSON, syntax.message), requestID: parser.requestIDText())
         }
-        return parser.finish(org: org, nowMs: nowMs, priceTable: priceTable)
+        return parser.finish(org: org, nowMs: nowMs, priceTable: priceTable, into: &batch)
+    }
+
+    /// Decodes one event object into a ``UsageEvent`` (see ``decode(_:org:nowMs:into:)``, which the
+    /// ingest paths use).
+    public func decode(_ object: UnsafeBufferPointer<UInt8>, org: OrgPolicy, nowMs: Int64) -> Result<UsageEvent, DecodeFailure> {
+        var batch = EventBatch()
+        if let failure = decode(object, org: org, nowMs: nowMs, into: &batch) { return .failure(failure) }
+        return .success(batch.event(at: 0))
     }
 
     /// Decodes one event object from an array of bytes (see ``decode(_:org:nowMs:)-(UnsafeBufferPointer<UInt8>,_,_)``).

@@ -35,6 +35,30 @@ public enum ProviderName {
         return bytes.withUnsafeMutableBufferPointer { normalize(bytes: UnsafeBufferPointer($0)) }
     }
 
+    /// Whether raw UTF-8 bytes are a valid provider slug; when they are not already the canonical
+    /// spelling (upper case, or an alias), appends the canonical one to the empty `canonical`.
+    /// The usual provider (`openai`) is checked without building a `String`.
+    package static func normalize(bytes: UnsafeBufferPointer<UInt8>, into canonical: inout [UInt8]) -> Bool {
+        let n = bytes.count
+        guard n > 0, n <= 64 else { return false }
+        var lowered = false
+        for i in 0..<n {
+            let c = bytes[i]
+            switch c {
+            case 0x61...0x7A, 0x30...0x39: continue
+            case 0x41...0x5A: lowered = true
+            case 0x5F, 0x2E, 0x2D: if i == 0 { return false }
+            default: return false
+            }
+        }
+        if !lowered && !aliasBytes.contains(where: { alias in alias.0.count == n && alias.0.withUnsafeBufferPointer { bytesEqual($0, bytes) } }) {
+            return true
+        }
+        guard let name = normalize(bytes: bytes) else { return false }
+        canonical.append(contentsOf: name.utf8)
+        return true
+    }
+
     /// The normalized provider name of raw UTF-8 bytes, or `nil` when they are not a valid slug.
     package static func normalize(bytes: UnsafeBufferPointer<UInt8>) -> String? {
         let n = bytes.count

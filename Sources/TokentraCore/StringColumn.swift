@@ -41,21 +41,65 @@ public struct StringColumn: Sendable {
     @inline(__always)
     static func hash(_ value: String) -> UInt64 {
         var v = value
-        return v.withUTF8 { u in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(u.count)
-            var i = 0
-            let raw = UnsafeRawBufferPointer(u)
-            while i + 8 <= u.count {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
-                h ^= h >> 29
-                i += 8
-            }
-            while i < u.count {
-                h = (h ^ UInt64(u[i])) &* 0x0000_0100_0000_01B3
-                i += 1
-            }
-            return h ^ (h >> 32)
+        return v.withUTF8 { hash(bytes: $0) }
+    }
+
+    @inline(__always)
+    static func hash(bytes u: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(u.count)
+        var i = 0
+        let raw = UnsafeRawBufferPointer(u)
+        while i + 8 <= u.count {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            h ^= h >> 29
+            i += 8
         }
+        while i < u.count {
+            h = (h ^ UInt64(u[i])) &* 0x0000_0100_0000_01B3
+            i += 1
+        }
+        return h ^ (h >> 32)
+    }
+
+    /// The code of the UTF-8 text `bytes`, adding it to the dictionary when new. A `String` is made
+    /// only for a new value: the decoder interns straight from the request bytes.
+    @inline(__always)
+    public mutating func intern(bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        if lastCode != 0, bytesEqual(bytes, values[Int(lastCode) - 1]) { return lastCode }
+        let h = Self.hash(bytes: bytes)
+        if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        let found: UInt32? = slots.withUnsafeBufferPointer { slots in
+            hashes.withUnsafeBufferPointer { hashes in
+                while true {
+                    let c = slots[i]
+                    if c == 0 { return nil }
+                    if hashes[Int(c) - 1] == h && bytesEqual(bytes, values[Int(c) - 1]) { return c }
+                    i = (i + 1) & mask
+                }
+            }
+        }
+        let code: UInt32
+        if let found {
+            code = found
+        } else {
+            let value = String(decoding: bytes, as: UTF8.self)
+            values.append(value)
+            hashes.append(h)
+            code = UInt32(values.count)
+            slots[i] = code
+            if values.count * 2 > slots.count { rehash(slots.count * 2) }
+        }
+        lastValue = values[Int(code) - 1]
+        lastCode = code
+        return code
+    }
+
+    /// Appends one row holding the UTF-8 text `bytes` (see ``append(_:rowCount:)``).
+    @inline(__always)
+    public mutating func append(bytes: UnsafeBufferPointer<UInt8>, rowCount: Int) {
+        appendCode(intern(bytes: bytes), rowCount: rowCount)
     }
 
     mutating func find(_ value: String) -> UInt32 {
@@ -113,6 +157,11 @@ public struct StringColumn: Sendable {
             codes.append(contentsOf: repeatElement(0, count: rowCount))
         }
         codes.append(code)
+    }
+
+    /// Drops the last row's code (``EventBatch/removeLast()``).
+    mutating func removeLastRow() {
+        if !codes.isEmpty { codes.removeLast() }
     }
 
     /// The code of row `i` (0 = null).
@@ -178,4 +227,30 @@ public struct StringColumn: Sendable {
     public var memoryBytes: Int {
         codes.capacity * 4 + values.reduce(0) { $0 + 48 + ($1.utf8.count > 15 ? $1.utf8.count : 0) }
     }
+}
+
+/// Whether two byte buffers hold the same bytes (8 at a time; the strings compared here are short).
+@inline(__always)
+func bytesEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    let n = a.count
+    guard n == b.count else { return false }
+    guard n > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return true }
+    let ra = UnsafeRawPointer(pa), rb = UnsafeRawPointer(pb)
+    var i = 0
+    while i + 8 <= n {
+        if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self) != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if pa[i] != pb[i] { return false }
+        i += 1
+    }
+    return true
+}
+
+/// Whether `a` holds the UTF-8 bytes of `s`.
+@inline(__always)
+func bytesEqual(_ a: UnsafeBufferPointer<UInt8>, _ s: String) -> Bool {
+    if let same = s.utf8.withContiguousStorageIfAvailable({ bytesEqual(a, $0) }) { return same }
+    return a.elementsEqual(s.utf8)
 }

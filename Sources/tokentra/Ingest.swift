@@ -219,15 +219,10 @@ struct Ingest: AsyncParsableCommand {
             for item in EventInput(buffer, format: format, firstLine: firstLine) {
                 switch item.kind {
                 case .object(let bytes):
-                    switch decoder.decode(bytes, org: policy, nowMs: nowMs) {
-                    case .success(let e):
-                        if let error = rules.check(orgID: e.orgID, timestampMs: e.timestampMs, nowMs: nowMs) {
-                            result.failures.append(Failure(line: item.line, index: item.index, requestID: e.requestID.description, error: error))
-                        } else {
-                            result.events.append(e)
-                        }
-                    case .failure(let f):
+                    if let f = decoder.decode(bytes, org: policy, nowMs: nowMs, into: &result.events) {
                         result.failures.append(Failure(line: item.line, index: item.index, requestID: f.requestID, error: f.error))
+                    } else if let error = result.events.checkLast(rules, nowMs: nowMs) {
+                        result.failures.append(Failure(line: item.line, index: item.index, requestID: error.requestID, error: error.error))
                     }
                 case .malformed(let error):
                     result.failures.append(Failure(line: item.line, index: item.index, requestID: nil, error: error))
@@ -274,13 +269,16 @@ struct ChunkReader {
         }
     }
 
+    /// Appends up to `count` bytes read from the file to `out` (into fresh, uninitialized capacity:
+    /// zero-filling 32 MB first cost as much as the read).
     func readUpTo(_ count: Int, into out: inout [UInt8]) throws -> Bool {
         let old = out.count
-        out.reserveCapacity(old + count)
-        out.append(contentsOf: repeatElement(0, count: count))
         var failure: Int32 = 0
-        let filled = out.withUnsafeMutableBufferPointer { buffer -> Int in
-            var filled = 0
+        var filled = 0
+        let grown = [UInt8](unsafeUninitializedCapacity: old + count) { buffer, initialized in
+            if old > 0 {
+                out.withUnsafeBufferPointer { buffer.baseAddress!.initialize(from: $0.baseAddress!, count: old) }
+            }
             while filled < count {
                 let n = Glibc.read(fd, buffer.baseAddress! + old + filled, count - filled)
                 if n < 0 {
@@ -291,9 +289,9 @@ struct ChunkReader {
                 if n == 0 { break }
                 filled += n
             }
-            return filled
+            initialized = old + filled
         }
-        out.removeLast(count - filled)
+        out = grown
         if failure != 0 { throw ToolError("cannot read \(name): \(String(cString: strerror(failure)))") }
         return filled > 0
     }

@@ -78,3 +78,14 @@ public final class IngestHorizon: Sendable {
         rules(nowMs: nowMs).check(orgID: orgID, timestampMs: timestampMs, nowMs: nowMs)
     }
 }
+
+extension EventBatch {
+    /// Applies `rules` to the row just decoded: when it may not be stored, removes it and returns why.
+    public mutating func checkLast(_ rules: IngestHorizon.Rules, nowMs: Int64) -> DecodeFailure? {
+        let i = count - 1
+        guard let error = rules.check(orgID: orgID(at: i), timestampMs: timestamps[i], nowMs: nowMs) else { return nil }
+        let id = requestID(at: i).description
+        removeLast()
+        return DecodeFailure(error: error, requestID: id)
+    }
+}

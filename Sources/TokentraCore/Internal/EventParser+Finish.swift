@@ -13,11 +13,13 @@ extension EventParser {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    mutating func finish(org policy: OrgPolicy, nowMs: Int64, priceTable: PriceTable) -> Result<UsageEvent, DecodeFailure> {
-        func failure(_ code: EventErrorCode, _ message: String, field: String?) -> Result<UsageEvent, DecodeFailure> {
-            .failure(DecodeFailure(error: EventError(code, message, field: field), requestID: requestIDText()))
+    /// Validates the parsed event and appends it to `batch` as one row; on failure `batch` keeps
+    /// its rows (a rejected event may leave an unused value in a column's dictionary, nothing more).
+    mutating func finish(org policy: OrgPolicy, nowMs: Int64, priceTable: PriceTable, into batch: inout EventBatch) -> DecodeFailure? {
+        func failure(_ code: EventErrorCode, _ message: String, field: String?) -> DecodeFailure {
+            DecodeFailure(error: EventError(code, message, field: field), requestID: requestIDText())
         }
-        if let pending { return .failure(DecodeFailure(error: pending, requestID: requestIDText())) }
+        if let pending { return DecodeFailure(error: pending, requestID: requestIDText()) }
         let derive = requestID == nil && tokenTrackr && !seenKey(named: "request_id")
         if requestID == nil && !derive {
             return failure(.missingField, "missing required field request_id", field: "request_id")
@@ -26,15 +28,16 @@ extension EventParser {
         guard let provider else { return failure(.missingField, "missing required field provider", field: "provider") }
         guard let model else { return failure(.missingField, "missing required field model", field: "model") }
 
-        let orgID: String
+        let row = batch.count
+        let orgCode: UInt32
         switch policy {
         case .fixed(let keyOrg):
-            if let org, org != keyOrg {
+            if let org, !withText(org, { bytesEqual($0, keyOrg) }) {
                 return failure(
-                    .orgMismatch, "field \(keyName(orgKey)) \"\(org)\" does not match the organization of the API key",
+                    .orgMismatch, "field \(keyName(orgKey)) \"\(string(org))\" does not match the organization of the API key",
                     field: keyName(orgKey))
             }
-            orgID = keyOrg
+            orgCode = batch.orgs.intern(keyOrg)
         case .fromEvent(let defaultOrg):
             if let org {
                 guard orgValid else {
@@ -44,36 +47,34 @@ extension EventParser {
                             + "starting with a letter or digit",
                         field: keyName(orgKey))
                 }
-                orgID = org
+                orgCode = withText(org) { batch.orgs.intern(bytes: $0) }
             } else {
-                orgID = defaultOrg
+                orgCode = batch.orgs.intern(defaultOrg)
             }
         }
-        let id = requestID ?? derivedRequestID(org: orgID)
+        let id = requestID ?? derivedRequestID(org: batch.orgs.values[Int(orgCode) - 1])
         func reportID() -> String { requestIDText() ?? id.description }  // only built for a failure
 
         let (latest, o1) = nowMs.addingReportingOverflow(config.maxFutureSkewMs)
         if !o1 && timestampMs > latest {
-            return .failure(
-                DecodeFailure(
-                    error: EventError(
-                        .timestampInFuture,
-                        "timestamp \(formatTimestamp(timestampMs)) is more than \(config.maxFutureSkewMs / 1000) s ahead "
-                            + "of the server clock (\(formatTimestamp(nowMs)))",
-                        field: "timestamp"),
-                    requestID: reportID()))
+            return DecodeFailure(
+                error: EventError(
+                    .timestampInFuture,
+                    "timestamp \(formatTimestamp(timestampMs)) is more than \(config.maxFutureSkewMs / 1000) s ahead "
+                        + "of the server clock (\(formatTimestamp(nowMs)))",
+                    field: "timestamp"),
+                requestID: reportID())
         }
         if let maxAge = config.maxAgeMs {
             let (earliest, o2) = nowMs.subtractingReportingOverflow(maxAge)
             if !o2 && timestampMs < earliest {
-                return .failure(
-                    DecodeFailure(
-                        error: EventError(
-                            .timestampTooOld,
-                            "timestamp \(formatTimestamp(timestampMs)) is older than the maximum age of \(maxAge / 1000) s "
-                                + "(earliest accepted \(formatTimestamp(earliest)))",
-                            field: "timestamp"),
-                        requestID: reportID()))
+                return DecodeFailure(
+                    error: EventError(
+                        .timestampTooOld,
+                        "timestamp \(formatTimestamp(timestampMs)) is older than the maximum age of \(maxAge / 1000) s "
+                            + "(earliest accepted \(formatTimestamp(earliest)))",
+                        field: "timestamp"),
+                    requestID: reportID())
             }
         }
 
@@ -81,6 +82,8 @@ extension EventParser {
         let output = outputTokens ?? 0
         let cached = cachedTokens ?? 0
         let isCacheHit = wasCached ?? false
+        let providerCode = withText(provider) { batch.providers.intern(bytes: $0) }
+        let modelCode = withText(model) { batch.models.intern(bytes: $0) }
         var costs: (input: Money, output: Money, cached: Money, total: Money) = (.zero, .zero, .zero, .zero)
         let costSource: CostSource
         if sawCost {
@@ -91,56 +94,98 @@ extension EventParser {
                 costs.total = totalCost
             } else {
                 guard let sum = costs.input.adding(costs.output)?.adding(costs.cached) else {
-                    return .failure(
-                        DecodeFailure(
-                            error: EventError(.invalidCost, "the sum of the costs is out of range", field: "total_cost"),
-                            requestID: reportID()))
+                    return DecodeFailure(
+                        error: EventError(.invalidCost, "the sum of the costs is out of range", field: "total_cost"),
+                        requestID: reportID())
                 }
                 costs.total = sum
             }
             // Re-importing an export keeps the recorded provenance; over HTTP a client can't claim it.
             if case .fromEvent = policy, let declared = declaredCostSource { costSource = declared } else { costSource = .client }
-        } else if let price = priceTable.price(provider: provider, model: model, timestampMs: timestampMs) {
+        } else if let price = priceTable.price(
+            provider: batch.providers.values[Int(providerCode) - 1], model: batch.models.values[Int(modelCode) - 1],
+            timestampMs: timestampMs)
+        {
             costSource = .priceTable(version: priceTable.version)
             if !isCacheHit {  // a gateway cache hit did not call the provider: it costs nothing
                 guard let parts = price.costs(input: input, output: output, cached: cached),
                     let sum = parts.input.adding(parts.output)?.adding(parts.cached)
                 else {
-                    return .failure(
-                        DecodeFailure(
-                            error: EventError(.invalidCost, "the computed cost is out of range", field: "total_cost"),
-                            requestID: reportID()))
+                    return DecodeFailure(
+                        error: EventError(.invalidCost, "the computed cost is out of range", field: "total_cost"),
+                        requestID: reportID())
                 }
                 costs = (parts.input, parts.output, parts.cached, sum)
             }
         } else {
             costSource = .unpriced
         }
-        // Built by a call so the event is moved into the result, not copied.
-        return makeEvent(
-                orgID: orgID, requestID: id, timestampMs: timestampMs, tokens: (input, output, cached), costs: costs,
-                costSource: costSource)
-    }
 
-    /// Moves the parsed fields (`take()`, no retain/release pair per string) into a ``UsageEvent``.
-    mutating func makeEvent(
-        orgID: String, requestID: RequestID, timestampMs: Int64, tokens: (Int64, Int64, Int64),
-        costs: (input: Money, output: Money, cached: Money, total: Money), costSource: CostSource
-    ) -> Result<UsageEvent, DecodeFailure> {
-        .success(UsageEvent(
-            orgID: orgID, requestID: requestID, timestampMs: timestampMs, provider: provider.take()!, model: model.take()!,
-            inputTokens: tokens.0, outputTokens: tokens.1, cachedTokens: tokens.2,
-            totalTokens: totalTokens ?? (tokens.0 + tokens.1 + tokens.2),
-            inputCost: costs.input, outputCost: costs.output, cachedCost: costs.cached, totalCost: costs.total,
-            costSource: costSource, latencyMs: latencyMs, timeToFirstTokenMs: timeToFirstTokenMs,
-            feature: feature.take(), team: team.take(), project: project.take(), costCenter: costCenter.take(),
-            userID: userID.take(), environment: environment.take(), metadata: metadata.take(),
-            wasCached: wasCached ?? false, cacheHitType: cacheHitType.take(), originalModel: originalModel.take(),
-            routedByRule: routedByRule.take(), isError: isError ?? false, errorCode: errorCode.take(),
-            errorType: errorType.take(), errorMessage: errorMessage.take(), promptHash: promptHash.take(),
-            sdkVersion: sdkVersion.take(), sdkLanguage: sdkLanguage.take(), hostname: hostname.take(),
-            cloudProvider: cloudProvider.take(), instanceID: instanceID.take(), k8sPod: k8sPod.take(),
-            k8sNamespace: k8sNamespace.take(), k8sNode: k8sNode.take()))
+        // Valid: one row, column by column.
+        batch.orgs.appendCode(orgCode, rowCount: row)
+        batch.idHigh.append(id.high)
+        batch.idLow.append(id.low)
+        if let t = id.text { batch.idTexts[Int32(row)] = t }
+        batch.timestamps.append(timestampMs)
+        batch.providers.appendCode(providerCode, rowCount: row)
+        batch.models.appendCode(modelCode, rowCount: row)
+        batch.inputTokens.append(input)
+        batch.outputTokens.append(output)
+        batch.cachedTokens.append(cached)
+        batch.totalTokens.append(totalTokens ?? (input + output + cached))
+        batch.inputCost.append(costs.input.units)
+        batch.outputCost.append(costs.output.units)
+        batch.cachedCost.append(costs.cached.units)
+        batch.totalCost.append(costs.total.units)
+        batch.costSource.append(costSource.code)
+        batch.latencyMs.append(latencyMs ?? -1)
+        batch.ttftPlusOne.append(timeToFirstTokenMs.map { $0 + 1 } ?? 0)
+        batch.flags.append((isCacheHit ? 1 : 0) | (isError == true ? 2 : 0))
+        let texts = (
+            feature, team, project, costCenter, userID, environment, metadata, cacheHitType, originalModel,
+            routedByRule, errorCode, errorType, errorMessage, sdkVersion, sdkLanguage, hostname,
+            cloudProvider, instanceID, k8sPod, k8sNamespace, k8sNode, promptHash)
+        let source = s.base
+        arena.withUnsafeBufferPointer { arena in
+            @inline(__always) func bytes(_ ref: TextRef) -> UnsafeBufferPointer<UInt8> {
+                UnsafeBufferPointer(start: (ref.inArena ? arena.baseAddress! : source) + ref.start, count: ref.count)
+            }
+            @inline(__always) func put(_ ref: TextRef?, _ a: EventBatch.Attribute) {
+                if let ref {
+                    batch.attributes[a.rawValue].append(bytes: bytes(ref), rowCount: row)
+                } else {
+                    batch.attributes[a.rawValue].append(nil, rowCount: row)
+                }
+            }
+            put(texts.0, .feature)
+            put(texts.1, .team)
+            put(texts.2, .project)
+            put(texts.3, .costCenter)
+            put(texts.4, .userID)
+            put(texts.5, .environment)
+            put(texts.6, .metadata)
+            put(texts.7, .cacheHitType)
+            put(texts.8, .originalModel)
+            put(texts.9, .routedByRule)
+            put(texts.10, .errorCode)
+            put(texts.11, .errorType)
+            put(texts.12, .errorMessage)
+            put(texts.13, .sdkVersion)
+            put(texts.14, .sdkLanguage)
+            put(texts.15, .hostname)
+            put(texts.16, .cloudProvider)
+            put(texts.17, .instanceID)
+            put(texts.18, .k8sPod)
+            put(texts.19, .k8sNamespace)
+            put(texts.20, .k8sNode)
+            if let hash = texts.21 {
+                batch.appendPromptHash(bytes: bytes(hash))
+            } else {
+                batch.hashRef.append(-1)
+            }
+        }
+        batch.endRow()
+        return nil
     }
 
     func seenKey(named name: String) -> Bool {

@@ -145,7 +145,7 @@ extension EventParser {
             guard raw.count <= limit else {
                 return fail(.metadataTooLarge, "field metadata is \(raw.count) bytes, the limit is \(limit)", field: "metadata")
             }
-            metadata = String(decoding: raw, as: UTF8.self)
+            metadata = TextRef(start: start, count: end - start, inArena: false)
             return
         }
         if raw.count > limit {
@@ -154,10 +154,13 @@ extension EventParser {
                 return fail(.metadataTooLarge, "field metadata is \(compact) bytes, the limit is \(limit)", field: "metadata")
             }
         }
-        scratch.removeAll(keepingCapacity: true)
-        JSONScanner.appendCompact(raw, to: &scratch)
-        if scratch.count == 2 { return }
-        metadata = String(decoding: scratch, as: UTF8.self)
+        let compactStart = arena.count
+        JSONScanner.appendCompact(raw, to: &arena)
+        if arena.count - compactStart == 2 {  // {}
+            arena.removeLast(2)
+            return
+        }
+        metadata = TextRef(start: compactStart, count: arena.count - compactStart, inArena: true)
     }
 
     static func compactCount(_ raw: UnsafeBufferPointer<UInt8>) -> Int {

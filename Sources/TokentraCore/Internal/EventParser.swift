@@ -16,17 +16,20 @@ struct EventParser {
     var pending: EventError?
     var seenKeys: UInt128 = 0
     var scratch: [UInt8] = []
+    /// Decoded copies of escaped strings, normalized providers and compacted metadata (``TextRef``s point here
+    /// or into the input). Empty, so never allocated, for the usual event.
+    var arena: [UInt8] = []
     var tokenTrackr = false
     var sawCost = false
 
     var requestIDToken: JSONStringToken?
     var requestID: RequestID?
     var timestampMs: Int64?
-    var org: String?
+    var org: TextRef?
     var orgKey: Int = 0
     var orgValid = false
-    var provider: String?
-    var model: String?
+    var provider: TextRef?
+    var model: TextRef?
     var inputTokens: Int64?
     var outputTokens: Int64?
     var cachedTokens: Int64?
@@ -37,32 +40,32 @@ struct EventParser {
     var totalCost: Money?
     var latencyMs: Int64?
     var timeToFirstTokenMs: Int64?
-    var feature: String?
-    var team: String?
-    var project: String?
-    var costCenter: String?
-    var userID: String?
-    var environment: String?
-    var metadata: String?
+    var feature: TextRef?
+    var team: TextRef?
+    var project: TextRef?
+    var costCenter: TextRef?
+    var userID: TextRef?
+    var environment: TextRef?
+    var metadata: TextRef?
     var wasCached: Bool?
-    var cacheHitType: String?
-    var originalModel: String?
-    var routedByRule: String?
+    var cacheHitType: TextRef?
+    var originalModel: TextRef?
+    var routedByRule: TextRef?
     var isError: Bool?
-    var errorCode: String?
-    var errorType: String?
-    var errorMessage: String?
-    var promptHash: String?
-    var sdkVersion: String?
-    var sdkLanguage: String?
+    var errorCode: TextRef?
+    var errorType: TextRef?
+    var errorMessage: TextRef?
+    var promptHash: TextRef?
+    var sdkVersion: TextRef?
+    var sdkLanguage: TextRef?
     /// `cost_source` from an operator export; kept only for ``OrgPolicy/fromEvent(default:)`` imports.
     var declaredCostSource: CostSource?
-    var hostname: String?
-    var cloudProvider: String?
-    var instanceID: String?
-    var k8sPod: String?
-    var k8sNamespace: String?
-    var k8sNode: String?
+    var hostname: TextRef?
+    var cloudProvider: TextRef?
+    var instanceID: TextRef?
+    var k8sPod: TextRef?
+    var k8sNamespace: TextRef?
+    var k8sNode: TextRef?
 
     init(base: UnsafePointer<UInt8>, count: Int, configuration: EventDecoderConfiguration) {
         self.config = configuration
@@ -151,26 +154,59 @@ struct EventParser {
         return scratch.withUnsafeBufferPointer(body)
     }
 
-    /// The decoded string of a token, or nil (FIELD_TOO_LONG recorded) when longer than `limit` bytes.
+    /// The decoded text of a token, or nil (FIELD_TOO_LONG recorded) when longer than `limit` bytes:
+    /// a reference to the input bytes, or (escaped strings) to their decoded copy in ``arena``.
     /// The field is named `path` if given, else by its key index.
     @inline(__always)
-    mutating func string(_ token: JSONStringToken, key: Int, path: String? = nil, limit: Int) -> String? {
+    mutating func string(_ token: JSONStringToken, key: Int, path: String? = nil, limit: Int) -> TextRef? {
         if !token.hasEscapes {
             guard token.count <= limit else {
                 let n = path ?? keyName(key)
                 fail(.fieldTooLong, "field \(n) is \(token.count) bytes long, the limit is \(limit)", field: n)
                 return nil
             }
-            return String(decoding: UnsafeBufferPointer(start: s.base + token.start, count: token.count), as: UTF8.self)
+            return TextRef(start: token.start, count: token.count, inArena: false)
         }
-        scratch.removeAll(keepingCapacity: true)
-        s.decodeString(token, into: &scratch)
-        guard scratch.count <= limit else {
+        let start = arena.count
+        s.decodeString(token, into: &arena)
+        let count = arena.count - start
+        guard count <= limit else {
+            arena.removeLast(count)
             let n = path ?? keyName(key)
-            fail(.fieldTooLong, "field \(n) is \(scratch.count) bytes long, the limit is \(limit)", field: n)
+            fail(.fieldTooLong, "field \(n) is \(count) bytes long, the limit is \(limit)", field: n)
             return nil
         }
-        return String(decoding: scratch, as: UTF8.self)
+        return TextRef(start: start, count: count, inArena: true)
+    }
+
+    /// Copies `bytes` into ``arena`` and returns their reference.
+    mutating func arenaText(_ bytes: some Collection<UInt8>) -> TextRef {
+        let start = arena.count
+        arena.append(contentsOf: bytes)
+        return TextRef(start: start, count: arena.count - start, inArena: true)
+    }
+
+    /// Calls `body` with the bytes `ref` names.
+    @inline(__always)
+    func withText<R>(_ ref: TextRef, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if !ref.inArena { return body(UnsafeBufferPointer(start: s.base + ref.start, count: ref.count)) }
+        return arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[ref.start..<(ref.start + ref.count)])) }
+    }
+
+    /// The text `ref` names, as a `String` (for messages and the rare fields kept as text).
+    func string(_ ref: TextRef) -> String { withText(ref) { String(decoding: $0, as: UTF8.self) } }
+
+    /// Whether two references name the same bytes.
+    func sameText(_ a: TextRef, _ b: TextRef) -> Bool {
+        a.count == b.count && withText(a) { x in withText(b) { y in bytesEqual(x, y) } }
+    }
+
+    /// Merges a text into a slot; returns false when the slot already holds a different text.
+    @inline(__always)
+    func merge(_ slot: inout TextRef?, _ value: TextRef) -> Bool {
+        if let old = slot { return sameText(old, value) }
+        slot = value
+        return true
     }
 
     /// Reads a string-or-null value: the token, or nil for null and for a wrong type (recorded).
@@ -190,7 +226,7 @@ struct EventParser {
 
     /// Reads an optional string field: `null` and `""` are absent.
     @inline(__always)
-    mutating func optionalString(_ key: Int, limit: Int) throws(JSONSyntaxError) -> String? {
+    mutating func optionalString(_ key: Int, limit: Int) throws(JSONSyntaxError) -> TextRef? {
         guard let token = try stringToken(key), token.count > 0 else { return nil }
         return string(token, key: key, limit: limit)
     }
@@ -280,8 +316,8 @@ struct EventParser {
         case .org:
             guard let token = try stringToken(key), token.count > 0 else { return }  // "" is absent
             guard let value = string(token, key: key, limit: config.maxStringLength) else { return }
-            orgValid = withBytes(token) { OrgID.isValid(bytes: $0) }
-            if !Self.merge(&org, value) {
+            orgValid = withText(value) { OrgID.isValid(bytes: $0) }
+            if !merge(&org, value) {
                 fail(.invalidValue, "field \(keyName(key)) conflicts with \(keyName(orgKey))", field: keyName(key))
             } else {
                 orgKey = key
@@ -322,8 +358,9 @@ struct EventParser {
         case .sdkVersion: sdkVersion = try optionalString(key, limit: config.maxStringLength)
         case .sdkLanguage: sdkLanguage = try optionalString(key, limit: config.maxStringLength)
         case .costSource:
-            let text = try optionalString(key, limit: config.maxStringLength)
-            if let text {
+            let ref = try optionalString(key, limit: config.maxStringLength)
+            if let ref {
+                let text = string(ref)
                 guard let source = CostSource(text: text) else {
                     return fail(.invalidValue, "field cost_source must be client, unpriced or price_table@<version>, got \"\(text)\"",
                                 field: "cost_source")
@@ -352,15 +389,15 @@ struct EventParser {
         fail(.invalidValue, "fields \(pair) disagree", field: keyName(key))
     }
 
-    mutating func mergeHost(_ field: EventField, _ value: String, name: String) {
+    mutating func mergeHost(_ field: EventField, _ value: TextRef, name: String) {
         let ok: Bool
         switch field {
-        case .hostname: ok = Self.merge(&hostname, value)
-        case .cloudProvider: ok = Self.merge(&cloudProvider, value)
-        case .instanceID: ok = Self.merge(&instanceID, value)
-        case .k8sPod: ok = Self.merge(&k8sPod, value)
-        case .k8sNamespace: ok = Self.merge(&k8sNamespace, value)
-        default: ok = Self.merge(&k8sNode, value)
+        case .hostname: ok = merge(&hostname, value)
+        case .cloudProvider: ok = merge(&cloudProvider, value)
+        case .instanceID: ok = merge(&instanceID, value)
+        case .k8sPod: ok = merge(&k8sPod, value)
+        case .k8sNamespace: ok = merge(&k8sNamespace, value)
+        default: ok = merge(&k8sNode, value)
         }
         if !ok { fail(.invalidValue, "field \(name) conflicts with another spelling of the same host field", field: name) }
     }
@@ -401,8 +438,10 @@ struct EventParser {
         if token.count > config.maxStringLength {
             return fail(.fieldTooLong, "field provider is \(token.count) bytes long, the limit is \(config.maxStringLength)", field: "provider")
         }
-        if let name = withBytes(token, { ProviderName.normalize(bytes: $0) }) {
-            provider = name
+        var normalized: [UInt8] = []  // only filled for a provider that is not already its canonical spelling
+        let valid = withBytes(token) { ProviderName.normalize(bytes: $0, into: &normalized) }
+        if valid {
+            provider = normalized.isEmpty ? string(token, key: key, limit: config.maxStringLength) : arenaText(normalized)
         } else if token.count == 0 {
             fail(.invalidValue, "field provider must not be empty", field: "provider")
         } else {
@@ -417,9 +456,21 @@ struct EventParser {
         let c = s.base[s.pos]
         if c == 0x2D || (c >= 0x30 && c <= 0x39) {  // HTTP status sent as a number: keep its text
             let n = try s.scanNumber()
-            errorCode = text(n.start, n.end, limit: config.maxStringLength)
+            if n.end - n.start <= config.maxStringLength {
+                errorCode = TextRef(start: n.start, count: n.end - n.start, inArena: false)
+            } else {
+                errorCode = arenaText(text(n.start, n.end, limit: config.maxStringLength).utf8)
+            }
             return
         }
         errorCode = try optionalString(key, limit: config.maxStringLength)
     }
+}
+
+/// Where a parsed string lives: `count` bytes at `start` of the input (`inArena` false) or of the
+/// parser's ``EventParser/arena``. Offsets, not pointers, so the arena may grow while parsing.
+struct TextRef {
+    var start: Int
+    var count: Int
+    var inArena: Bool
 }

@@ -106,14 +106,9 @@ struct IngestController: Sendable {
                 var failures: [Failure] = []
                 let rules = horizon.rules(nowMs: now)  // read once per request, not per event
                 for (i, range) in ranges.enumerated() {
-                    switch decoder.decode(UnsafeBufferPointer(rebasing: bytes[range]), org: org, nowMs: now) {
-                    case .success(let e):
-                        if let error = rules.check(orgID: e.orgID, timestampMs: e.timestampMs, nowMs: now) {
-                            failures.append(Failure(index: i, requestID: e.requestID.description, error: error))
-                        } else {
-                            events.append(e)
-                        }
-                    case .failure(let f):
+                    if let f = decoder.decode(UnsafeBufferPointer(rebasing: bytes[range]), org: org, nowMs: now, into: &events) {
+                        failures.append(Failure(index: i, requestID: f.requestID, error: f.error))
+                    } else if let f = events.checkLast(rules, nowMs: now) {
                         failures.append(Failure(index: i, requestID: f.requestID, error: f.error))
                     }
                 }
