@@ -179,8 +179,9 @@ extension SegmentStore {
         orgFilters[slot]!.markStale(day: UTC.floorDiv(key.dayStart, UTC.msPerDay), entries: rows, retire: false)
     }
 
-    /// Number of filters in `orgID`'s screen (nil while it is not built).
-    func screenFilterCount(_ orgID: String) -> Int? {
-        orgFilterSlots[orgID].flatMap { orgFilters[$0]?.filter.filters.count }
+    /// The filters, entries and stale entries of `orgID`'s screen (nil while it is not built).
+    func screenCounts(_ orgID: String) -> (filters: Int, entries: Int, stale: Int)? {
+        guard let slot = orgFilterSlots[orgID], let screen = orgFilters[slot] else { return nil }
+        return (screen.filter.filters.count, screen.filter.count, screen.staleEntries)
     }
 }
