@@ -20,6 +20,8 @@ extension SegmentStore {
     /// The screen of one org's stored days.
     struct OrgFilter {
         var filter: DayTagChain
+        /// Which build of the org's screen this is (a merge started on an earlier one is discarded).
+        var build: Int
         /// UTC day numbers (epoch ms / ms per day) with stored or accepted ids → entries the screen
         /// holds for that day. Only these days are ever candidates of a match.
         var days: [Int64: Int]
@@ -86,6 +88,7 @@ extension SegmentStore {
         orgFilters[slot]!.days[day, default: 0] += 1
         if orgFilters[slot]!.filter.insert(hash, tag: UInt8(truncatingIfNeeded: day)) {
             screenGrowths += 1
+            mergeScreenIfLong(key.orgID, slot: slot)
             let screen = orgFilters[slot]!
             if screen.filter.count >= 100_000 {
                 logger.info("dedup screen grown", metadata: [
@@ -147,7 +150,7 @@ extension SegmentStore {
         }
         var chain = DayTagChain(filter)
         if filter.needsGrowth { chain.grow() }  // an estimate short of the ids read
-        orgFilters[slot] = OrgFilter(filter: chain, days: days)
+        orgFilters[slot] = OrgFilter(filter: chain, build: screenBuilds, days: days)
         if filter.count >= 100_000 {
             let ms = (ContinuousClock.now - started) / .milliseconds(1)
             logger.info("dedup screen built", metadata: [

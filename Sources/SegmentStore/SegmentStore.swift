@@ -34,6 +34,8 @@ public actor SegmentStore {
         /// Room for new ids an org's cross-day screen is built with beyond what the org stores
         /// (tests make it small to make the screen grow early).
         var screenMinimumCapacity = 1024
+        /// An org's screen chain longer than this is merged off the actor when its ids are in memory.
+        var screenMergeAbove = 4
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
         /// Threads that encode and compress segments for seals and compaction (not the cooperative pool). The
@@ -127,6 +129,9 @@ public actor SegmentStore {
     /// Screens built from the orgs' days, and filters appended to screens, since open.
     var screenBuilds = 0
     var screenGrowths = 0
+    /// Screens whose frozen filters are being merged, and merges installed since open.
+    var mergingScreens: Set<Int> = []
+    var screenMerges = 0
     /// Seeds the screens' hash, so that ids cannot be chosen to collide in them.
     nonisolated let filterSeed = UInt64.random(in: .min ... .max)
     var useClock: UInt64 = 0

@@ -4,7 +4,8 @@ import TokentraTestSupport
 @testable import SegmentStore
 
 /// The org screen of the cross-day dedup: no id it holds is ever missed (with its day tag), false
-/// matches stay rare, and it says when it must be rebuilt larger instead of losing ids.
+/// matches stay rare, and it says when it is full (the screen then appends a larger filter)
+/// instead of losing ids.
 @Suite struct DayTagFilterTests {
     /// Filled to its load limit with sequential (structured) ids: every id is found with its own
     /// tag; of 2M ids never inserted, the false matches are counted exactly and stay below 1 in 10^4.
@@ -33,8 +34,8 @@ import TokentraTestSupport
         #expect(filter.memoryBytes < n * 9 / 2)
     }
 
-    /// Past its load limit it keeps every id (kicks, then the stash) and reports that it needs to be
-    /// rebuilt; the store rebuilds it before the next insert.
+    /// Past its load limit it keeps every id (kicks, then the stash) and reports that it needs to
+    /// grow; the screen's chain appends a larger filter before the next insert.
     @Test func overfilledFilterLosesNothingAndAsksToGrow() {
         var filter = DayTagFilter(capacity: 1000)
         var rng = SeededRandom(seed: 7)

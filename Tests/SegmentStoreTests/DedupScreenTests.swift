@@ -26,6 +26,7 @@ import UsageIndex
         defer { dir.remove() }
         let small: (inout SegmentStore.Configuration) -> Void = {
             $0.screenMinimumCapacity = 0
+            $0.screenMergeAbove = .max  // the chain as it grows (merges: the next test)
             $0.dedupCachedIDs = 1_000
         }
         let store = try await Store.open(dir, small)
@@ -73,6 +74,34 @@ import UsageIndex
         #expect(rebuilt.entries == n + 300)
         #expect(try await Store.allEvents(reopened).count == n + 300)
         await reopened.close()
+    }
+
+    /// A chain longer than `screenMergeAbove` filters whose days are in memory has its frozen
+    /// filters merged into one off the actor, while ingest goes on: afterwards the screen holds
+    /// exactly the ids stored, in at most three filters, and every id is still found.
+    @Test func longChainIsMergedFromTheInMemorySets() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try await Store.open(dir) {
+            $0.screenMinimumCapacity = 0
+            $0.screenMergeAbove = 2
+        }
+        let n = 8_000
+        let originals = Store.events(n, day: 0, seed: 71, spacingMs: 10_000)
+        for chunk in stride(from: 0, to: n, by: 250) {
+            #expect(try await store.ingest(Array(originals[chunk..<(chunk + 250)])).stored == 250)
+        }
+        try await Store.waitUntil("the merges to finish") { await store.mergingScreens.isEmpty }
+        #expect(await store.screenMerges >= 1)
+        #expect(await store.screenBuilds == 1)
+        let merged = try #require(await store.screenCounts("org_a"))
+        #expect(merged.entries == n)
+        #expect(merged.stale == 0)
+        #expect(merged.filters <= 3, "\(merged.filters) filters")
+        #expect(await store.screenGrowths >= 4)  // 240, 481, 966, 1,936, 3,876: grown at least 4 times
+        let r = try await store.ingest(originals.enumerated().map { i, e in Self.moved(e, days: 1 + i % 2) })
+        #expect(r == SegmentStore.IngestResult(stored: 0, duplicateIndices: Array(0..<n)))
+        await store.close()
     }
 
     /// Retention deletes day 0: the screen is kept (40 stale entries, 100 live), day 0's ids are

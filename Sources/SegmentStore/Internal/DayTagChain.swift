@@ -9,10 +9,12 @@
 /// The chain stays short: capacities double, so holding `n` ids takes about
 /// `log2(n / first capacity)` filters (≈ 15 for 30 M ids from an empty org's first filter of 1 536),
 /// and the older filters are the small ones, whose buckets stay in cache; the cost of a lookup is
-/// dominated by the two or three largest. Filters are never merged: an entry keeps only a 24-bit
-/// fingerprint of its id, not enough to find its buckets in a filter of another size. The chain is
-/// replaced as a whole when the store rebuilds the screen (at open, and when retention has left
-/// more stale entries than live ones).
+/// dominated by the largest ones (about one cache miss each). Filters cannot be merged by
+/// themselves: an entry keeps only a 24-bit fingerprint of its id, not enough to find its buckets
+/// in a filter of another size; the store merges a long chain's frozen filters from the org's id
+/// sets, off its actor (``SegmentStore/mergeScreenIfLong(_:slot:)``). The chain is replaced as a
+/// whole when the store rebuilds the screen (at open, and when retention has left more stale
+/// entries than live ones).
 struct DayTagChain: Sendable {
     private(set) var filters: [DayTagFilter]
 
@@ -36,6 +38,12 @@ struct DayTagChain: Sendable {
         guard filters[last].needsGrowth else { return false }
         grow()
         return true
+    }
+
+    /// Replaces the first `n` filters (all frozen) with `merged`, which holds their ids.
+    mutating func replaceLeading(_ n: Int, with merged: DayTagFilter) {
+        precondition(n < filters.count, "the newest filter is never replaced")
+        filters.replaceSubrange(0..<n, with: [merged])
     }
 
     /// Freezes the newest filter and appends an empty one of twice its capacity.
