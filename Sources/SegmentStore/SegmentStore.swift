@@ -35,7 +35,7 @@ public actor SegmentStore {
         /// (tests make it small to make the screen grow early).
         var screenMinimumCapacity = 1024
         /// An org's screen chain longer than this is merged off the actor when its ids are in memory.
-        var screenMergeAbove = 4
+        var screenMergeAbove = 2
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
         /// Threads that encode and compress segments for seals and compaction (not the cooperative pool). The

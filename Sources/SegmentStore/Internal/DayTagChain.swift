@@ -7,9 +7,9 @@
 /// id is found with its day tag whichever filter took it.
 ///
 /// The chain stays short: capacities double, so holding `n` ids takes about
-/// `log2(n / first capacity)` filters (≈ 15 for 30 M ids from an empty org's first filter of 1 536),
-/// and the older filters are the small ones, whose buckets stay in cache; the cost of a lookup is
-/// dominated by the largest ones (about one cache miss each). Filters cannot be merged by
+/// `log2(n / first capacity)` filters (≈ 15 for 30 M ids from an empty org's first filter of about
+/// 1 000), and the older filters are the small ones, whose buckets stay in cache; the cost of a
+/// lookup is dominated by the largest ones (about one cache miss each). Filters cannot be merged by
 /// themselves: an entry keeps only a 24-bit fingerprint of its id, not enough to find its buckets
 /// in a filter of another size; the store merges a long chain's frozen filters from the org's id
 /// sets, off its actor (``SegmentStore/mergeScreenIfLong(_:slot:)``). The chain is replaced as a
