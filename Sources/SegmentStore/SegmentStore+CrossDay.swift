@@ -23,7 +23,8 @@ extension SegmentStore {
         /// Which build of the org's screen this is (a merge started on an earlier one is discarded).
         var build: Int
         /// UTC day numbers (epoch ms / ms per day) with stored or accepted ids → entries the screen
-        /// holds for that day. Only these days are ever candidates of a match.
+        /// added for that day (never decreased while the day is held, so a day with entries in the
+        /// screen never counts 0). Only these days are ever candidates of a match.
         var days: [Int64: Int]
         /// Entries of days retention deleted (or of quarantined segments): false matches only.
         var staleEntries = 0
@@ -31,12 +32,12 @@ extension SegmentStore {
         /// Entries that name a day the org still holds.
         var liveEntries: Int { filter.count - staleEntries }
 
-        /// Marks `entries` of `day` stale; with `retire`, `day` stops being a candidate.
+        /// Counts up to `entries` of `day`'s entries as stale; with `retire`, `day` stops being a
+        /// candidate. (A quarantined segment's entries, counted stale while their day is held, are
+        /// counted again when the day retires: the count only decides when to rebuild.)
         mutating func markStale(day: Int64, entries: Int, retire: Bool) {
-            let held = days[day] ?? 0
-            let stale = min(held, entries)
-            staleEntries += stale
-            if retire { days[day] = nil } else if days[day] != nil { days[day] = held - stale }
+            staleEntries = min(filter.count, staleEntries + min(days[day] ?? 0, entries))
+            if retire { days[day] = nil }
         }
     }
 
