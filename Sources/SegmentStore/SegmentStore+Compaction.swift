@@ -212,9 +212,11 @@ extension SegmentStore {
             quarantinedAt: nowMs))
         // The day's ids are read again from its remaining segments, unless it holds unsealed events
         // (then its set is kept until it is sealed and evicted: those ids stay claimed meanwhile).
+        // The segment's entries in the org's screen go stale; the day stays a candidate.
         if let day = UTC.parseDay(s.day) {
             let key = DayKey(orgID: s.orgID, dayStart: day)
-            if let set = dedup[key], set.unsealed == 0, set.pending.isEmpty { forgetDays([key]) }
+            if let set = dedup[key], set.unsealed == 0, set.pending.isEmpty { forgetDaySet(key) }
+            staleInScreen(key, rows: s.rows)
         }
         logger.error("quarantined an unreadable segment", metadata: [
             "segment.file": "\(s.file)", "segment.quarantine": "\(target)", "error": "\(reason)",

@@ -68,12 +68,18 @@ extension SegmentStore {
         }
     }
 
-    /// Forgets the dedup state of whole days (their segments were deleted by retention).
+    /// Forgets the dedup state of whole days (their segments were deleted by retention): their id
+    /// sets, and their entries in the orgs' screens, which go stale (``retireDayInScreen(_:)``).
     func forgetDays(_ keys: [DayKey]) {
         for k in keys {
-            if let s = dedup.removeValue(forKey: k) { dedupIDs -= s.ids.count }
-            dropOrgFilter(k.orgID)  // rebuilt without the day's ids on the org's next event
+            forgetDaySet(k)
+            retireDayInScreen(k)
         }
+    }
+
+    /// Drops `key`'s id set from memory (read back from its segments when next needed).
+    func forgetDaySet(_ key: DayKey) {
+        if let s = dedup.removeValue(forKey: key) { dedupIDs -= s.ids.count }
     }
 
     /// Number of (org, day)s whose ids are in memory.

@@ -31,6 +31,11 @@ public actor SegmentStore {
         /// colder days are dropped and read back from their segments when an event for them arrives.
         /// Days with unsealed events are always kept.
         public var dedupCachedIDs: Int = 2_000_000
+        /// Room for new ids an org's cross-day screen is built with beyond what the org stores
+        /// (tests make it small to make the screen grow early).
+        var screenMinimumCapacity = 1024
+        /// An org's screen chain longer than this is merged off the actor when its ids are in memory.
+        var screenMergeAbove = 2
         /// Per-1K rates used to predict costs inside segments (a predictor only: costs stay exact).
         public var rates: @Sendable (_ provider: String, _ model: String) -> SegmentFormat.Rates? = { _, _ in nil }
         /// Threads that encode and compress segments for seals and compaction (not the cooperative pool). The
@@ -121,6 +126,12 @@ public actor SegmentStore {
     /// Each org's screen of the ids stored on its other days (``OrgFilter``), built on first use.
     var orgFilters: [OrgFilter?] = []
     var orgFilterSlots: [String: Int] = [:]
+    /// Screens built from the orgs' days, and filters appended to screens, since open.
+    var screenBuilds = 0
+    var screenGrowths = 0
+    /// Screens whose frozen filters are being merged, and merges installed since open.
+    var mergingScreens: Set<Int> = []
+    var screenMerges = 0
     /// Seeds the screens' hash, so that ids cannot be chosen to collide in them.
     nonisolated let filterSeed = UInt64.random(in: .min ... .max)
     var useClock: UInt64 = 0

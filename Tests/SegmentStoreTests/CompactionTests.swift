@@ -295,7 +295,8 @@ extension FaultInjectionTests {
             #expect(try await store.verify().ok)
             // The deleted day's ids were forgotten: its events can be stored again.
             #expect(try await store.ingest(Array(doomed.prefix(2))).stored == 2)
-            // On another day too: the org's cross-day screen was rebuilt without day 0's ids.
+            // On another day too: day 0's entries in the org's cross-day screen are stale (day 0 is no
+            // longer a candidate day), so they name no stored event.
             let moved = doomed[2..<4].map { var e = $0; e.timestampMs += 9 * UTC.msPerDay; return e }
             #expect(try await store.ingest(moved).stored == 2)
             #expect(try await store.ingest(moved.map { var e = $0; e.timestampMs -= UTC.msPerDay; return e }).duplicateIndices == [0, 1])

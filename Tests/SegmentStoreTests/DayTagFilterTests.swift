@@ -1,9 +1,11 @@
+import Foundation
 import Testing
 import TokentraTestSupport
 @testable import SegmentStore
 
 /// The org screen of the cross-day dedup: no id it holds is ever missed (with its day tag), false
-/// matches stay rare, and it says when it must be rebuilt larger instead of losing ids.
+/// matches stay rare, and it says when it is full (the screen then appends a larger filter)
+/// instead of losing ids.
 @Suite struct DayTagFilterTests {
     /// Filled to its load limit with sequential (structured) ids: every id is found with its own
     /// tag; of 2M ids never inserted, the false matches are counted exactly and stay below 1 in 10^4.
@@ -32,8 +34,8 @@ import TokentraTestSupport
         #expect(filter.memoryBytes < n * 9 / 2)
     }
 
-    /// Past its load limit it keeps every id (kicks, then the stash) and reports that it needs to be
-    /// rebuilt; the store rebuilds it before the next insert.
+    /// Past its load limit it keeps every id (kicks, then the stash) and reports that it needs to
+    /// grow; the screen's chain appends a larger filter before the next insert.
     @Test func overfilledFilterLosesNothingAndAsksToGrow() {
         var filter = DayTagFilter(capacity: 1000)
         var rng = SeededRandom(seed: 7)
@@ -55,5 +57,54 @@ import TokentraTestSupport
             filter.forEachTag(h) { if $0 == (i < hashes.count - 200 ? 3 : 4) { found = true } }
             #expect(found, "hash \(i) lost")
         }
+    }
+}
+
+/// The chain that lets a screen grow without a rebuild: filled far past its first filter, it finds
+/// every id with its tag, holds one filter per doubling, and counts all of them in its memory.
+@Suite struct DayTagChainTests {
+    @Test func chainGrowsByDoublingAndLosesNothing() {
+        var chain = DayTagChain(capacity: 1000)
+        let first = chain.filters[0].capacity
+        #expect(first >= 1000)
+        var rng = SeededRandom(seed: 11)
+        let n = 300_000
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(n)
+        var growths = 0
+        for i in 0..<n {
+            let h = rng.next()
+            hashes.append(h)
+            if chain.insert(h, tag: UInt8(i % 251)) { growths += 1 }
+        }
+        #expect(chain.count == n)
+        #expect(chain.filters.reduce(0) { $0 + $1.count } == n)
+        #expect(growths == chain.filters.count - 1)
+        // Capacities double, so the chain has about log2(n / first) filters: ids of all frozen
+        // filters plus the newest's room cover n, and one filter fewer would not.
+        for k in 1..<chain.filters.count { #expect(chain.filters[k].capacity >= 2 * chain.filters[k - 1].capacity) }
+        let doublings = Int(log2(Double(n) / Double(first)).rounded(.up))
+        #expect(chain.filters.count <= doublings + 1, "\(chain.filters.count) filters for \(n) ids from \(first)")
+        #expect(chain.filters.count >= 5)
+        // Every frozen filter is full, the newest is not.
+        for f in chain.filters.dropLast() { #expect(f.needsGrowth) }
+        #expect(!chain.filters.last!.needsGrowth)
+        var missing = 0
+        for (i, h) in hashes.enumerated() {
+            var found = false
+            chain.forEachTag(h) { if $0 == UInt8(i % 251) { found = true } }
+            if !found { missing += 1 }
+        }
+        #expect(missing == 0)
+        // Memory is every filter's slots: between 4 B per id (all slots full) and ~4× that (the
+        // newest filter just appended, empty).
+        let slots = chain.filters.reduce(0) { $0 + $1.memoryBytes }
+        #expect(chain.memoryBytes >= slots)
+        #expect(chain.memoryBytes >= n * 4)
+        #expect(chain.memoryBytes < n * 4 * 4)
+        // False matches grow with the number of filters but stay rare.
+        var falseMatches = 0
+        for _ in 0..<1_000_000 { chain.forEachTag(rng.next()) { _ in falseMatches += 1 } }
+        #expect(falseMatches < 100 * chain.filters.count, "\(falseMatches) false matches in 1M lookups")
     }
 }

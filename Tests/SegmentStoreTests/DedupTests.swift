@@ -229,7 +229,7 @@ import Glibc
     }
 
     /// Many ids over many days, sent again on other days in one batch and after a reopen: every one
-    /// is a duplicate of its first copy, and the org's screen grows (is rebuilt larger) on the way
+    /// is a duplicate of its first copy, and the org's screen grows (appends filters) on the way
     /// without missing any. The stored events are exactly the first copies.
     @Test func reimportWithShiftedDaysStoresNothingTwice() async throws {
         let dir = TemporaryDirectory()

@@ -6,17 +6,17 @@
 /// names the days that may hold the id, which the caller confirms against those days' exact id sets.
 /// It never answers "absent" for an id it holds, so nothing is missed; a false match (about 8 in
 /// 2^24 lookups) only costs a confirmation. Entries are never deleted: an id whose batch failed or
-/// whose day was retired stays as a harmless false match until the filter is rebuilt.
+/// whose day was retired stays as a harmless false match until the screen is rebuilt.
 ///
 /// The bucket count need not be a power of two: the alternate bucket is `(h(fp) − i) mod n`, an
 /// involution, so capacity follows the org's id count instead of doubling. A filter cannot grow in
-/// place (it does not keep the ids); when it is nearly full the store rebuilds it from the org's
-/// days (``SegmentStore/ensureOrgFilter(_:)``). Ids that find no slot after the kick limit go to a
-/// small stash, which is also searched, so an insert never loses an id.
+/// place (it does not keep the ids); when it is nearly full, ``DayTagChain`` freezes it and appends
+/// a larger one. Ids that find no slot after the kick limit go to a small stash, which is also
+/// searched, so an insert never loses an id.
 struct DayTagFilter: Sendable {
     static let slotsPerBucket = 4
     static let maxKicks = 500
-    /// The fill above which the store rebuilds the filter larger.
+    /// The fill above which the filter is frozen and a larger one takes the new ids.
     static let maxLoad = 0.94
 
     private var slots: [UInt32]
@@ -32,8 +32,11 @@ struct DayTagFilter: Sendable {
         slots = [UInt32](repeating: 0, count: buckets * Self.slotsPerBucket)
     }
 
-    /// True when inserting more ids would leave the filter slow or full: time to rebuild it larger.
+    /// True when inserting more ids would leave the filter slow or full: time for a larger one.
     var needsGrowth: Bool { Double(count) > Double(slots.count) * Self.maxLoad || stash.count > 16 }
+
+    /// The ids the filter holds at ``maxLoad`` (at least the `capacity` it was made with).
+    var capacity: Int { Int(Double(slots.count) * Self.maxLoad) }
 
     var memoryBytes: Int { slots.capacity * 4 + stash.capacity * 4 + 64 }
 
