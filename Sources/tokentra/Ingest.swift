@@ -117,8 +117,11 @@ struct Ingest: AsyncParsableCommand {
                         if await store.unsealedCount >= sealEvery {
                             // Complete days first (a time-ordered file then seals each day once); all
                             // of it when that frees too little (one day, or an unordered file).
-                            try await store.flush(keepingNewestDays: 1)
-                            if await store.unsealedCount >= sealEvery / 2 { try await store.flush() }
+                            // (Only the day being read stays: a memtable of two large days would split
+                            // the second one anyway.) Events a few hours late then make a small file of
+                            // their own in the day before, which compaction leaves alone.
+                            try await store.flush(keepingNewestDays: 0)
+                            if await store.unsealedCount >= sealEvery { try await store.flush() }
                         }
                         return (stored, result)
                     }
@@ -129,8 +132,9 @@ struct Ingest: AsyncParsableCommand {
                 }
             }
             try await store.flush()
-            // A day sealed several times becomes one file (fewer, larger segments: smaller and faster to read).
-            try await store.compact(all: true)
+            // A day sealed in several similar parts becomes one file (fewer, larger segments: smaller and
+            // faster to read); a few late events stay a small file of their own instead of rewriting the day.
+            try await store.compact(concurrency: storeConfig.backgroundThreads)
         } catch {
             await store.close()
             if progress { FileHandle.standardError.write(Data("\n".utf8)) }
