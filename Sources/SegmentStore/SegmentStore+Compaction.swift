@@ -187,7 +187,7 @@ extension SegmentStore {
             var carry: [SegmentRecord] = []
             for (_, members) in tiers.sorted(by: { $0.key < $1.key }) {
                 let carried = carry.reduce(0) { $0 + $1.rows }
-                if carried * 16 < members.map(\.rows).min()! { carry = [] }
+                if !all && carried * 16 < members.map(\.rows).min()! { carry = [] }
                 let group = carry + members
                 if group.count >= (closed ? 2 : 4) {
                     plans += pack(group, key: key, maxRows: maxRows)
