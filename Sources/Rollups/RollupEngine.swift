@@ -42,6 +42,8 @@ public struct RollupEngine: Sendable {
     let logger: Logger
     let compression: Double
     let parallelism: Int
+    /// `nil`: a run's rows are written in one transaction; else in transactions of about this long.
+    let commitSlice: Duration?
     let wallClock: @Sendable () -> Int64
     let afterSnapshot: (@Sendable () async throws -> Void)?
 
@@ -53,18 +55,25 @@ public struct RollupEngine: Sendable {
     ///   - logger: Receives one info line per run, with `job.*` metadata.
     ///   - compression: The t-digest compression of every digest written.
     ///   - parallelism: How many (org, day) groups are computed at once; the number of cores by default.
+    ///   - commitSlice: `nil` (the default) writes a run in one transaction, so readers see all of
+    ///     its days old or all new (what a reprice needs). A duration writes the days in
+    ///     transactions open at most about that long and the run's marks and job row last: each
+    ///     day's rows still change at once, and seals (which write to the same SQLite file) never
+    ///     wait for a long run. The daemon's scheduled rollups use 200 ms.
     ///   - wallClock: The current time, ms since the epoch, for `job_runs` and `computed_at` (the
     ///     system clock by default; the `now` of ``run(now:rebuild:)`` only decides which hours are due).
     ///   - afterSnapshot: Runs after a run has read its snapshot and before it computes (a test
     ///     seam: tests compact or seal there to race the run).
     public init(store: SegmentStore, logger: Logger, compression: Double = TDigest.defaultCompression,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                commitSlice: Duration? = nil,
                 wallClock: @escaping @Sendable () -> Int64 = SystemClock.wallClock,
                 afterSnapshot: (@Sendable () async throws -> Void)? = nil) {
         self.store = store
         self.logger = logger
         self.compression = compression
         self.parallelism = max(1, parallelism)
+        self.commitSlice = commitSlice
         self.wallClock = wallClock
         self.afterSnapshot = afterSnapshot
     }
@@ -142,7 +151,8 @@ public struct RollupEngine: Sendable {
         let pipelined = index.supportsConcurrentReads
         var collected: [RollupDayUpdate] = []
         async let written: Void = pipelined
-            ? Self.write(rollups: rollups, marks: marks, maxSegmentID: snapshot.maxSegmentID, jobID: jobID, channel: channel)
+            ? Self.write(rollups: rollups, marks: marks, maxSegmentID: snapshot.maxSegmentID, jobID: jobID, slice: commitSlice,
+                         channel: channel)
             : ()
 
         var summary = Summary()
@@ -205,13 +215,19 @@ public struct RollupEngine: Sendable {
 
     /// Writes the updates `channel` delivers in one transaction, on a thread of its own (SQLite
     /// calls block).
-    static func write(rollups: RollupStore, marks: [DirtyMark], maxSegmentID: Int64, jobID: Int64,
+    static func write(rollups: RollupStore, marks: [DirtyMark], maxSegmentID: Int64, jobID: Int64, slice: Duration?,
                       channel: UpdateChannel) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
                 do {
-                    try rollups.commit(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID,
-                                       next: { try channel.pop() }, finish: { channel.finish! })
+                    if let slice {
+                        try rollups.commit(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID, slice: slice,
+                                           next: { try channel.pop() }, ready: { try channel.popReady() },
+                                           finish: { channel.finish! })
+                    } else {
+                        try rollups.commit(marks: marks, maxSegmentID: maxSegmentID, jobRunID: jobID,
+                                           next: { try channel.pop() }, finish: { channel.finish! })
+                    }
                     continuation.resume()
                 } catch {
                     continuation.resume(throwing: error)
@@ -401,6 +417,19 @@ final class UpdateChannel: @unchecked Sendable {
             failure = error
             condition.signal()
         }
+    }
+
+    /// The next update if one is queued now (`.some(nil)` after ``close(finish:)`` once drained),
+    /// `nil` when none is ready yet.
+    func popReady() throws -> RollupDayUpdate?? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw failure }
+        guard head < items.count else { return closed ? .some(nil) : nil }
+        let update = items[head]
+        items[head] = nil
+        head += 1
+        return .some(update)
     }
 
     /// The next update, waiting for one; `nil` after ``close(finish:)``.

@@ -205,8 +205,14 @@ public struct TokentraDaemon: Sendable {
     public func makeJobs() -> [ScheduledJob] {
         let store = self.store
         let logger = self.logger
+        // One core fewer than the machine has, and the rows written in short transactions: a
+        // backlog (the first start after a bulk import of 30 days) computed on every core starved
+        // the store's actor, and its one long transaction held back every seal's commit, so the
+        // memtable filled and acks waited for the whole run (seconds).
+        let rollupParallelism = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
         let rollupOnly: @Sendable (Int64) async throws -> Void = hooks.rollup ?? { now in
-            _ = try await RollupEngine(store: store, logger: logger, wallClock: wallClock).run(now: now)
+            _ = try await RollupEngine(store: store, logger: logger, parallelism: rollupParallelism, commitSlice: .milliseconds(200),
+                                       wallClock: wallClock).run(now: now)
         }
         // Budgets and alerts are evaluated in one place, after every rollup cycle; then each webhook
         // endpoint in backoff gets one probe (its oldest pending delivery is made due now).

@@ -60,6 +60,43 @@ extension RollupStore {
         }
     }
 
+    /// Like ``commit(marks:maxSegmentID:jobRunID:next:finish:)``, but in several transactions: each
+    /// takes one update from `next` (which may block, outside any transaction), then the updates
+    /// `ready` has at once, for at most `slice`; the marks and the job run go in a last
+    /// transaction. A crash in between leaves some days rewritten and every mark in place: the next
+    /// run computes those days again, to the same rows.
+    public func commit(
+        marks: [DirtyMark], maxSegmentID: Int64, jobRunID: Int64?, slice: Duration,
+        next: () throws -> RollupDayUpdate?, ready: () throws -> RollupDayUpdate??,
+        finish: () -> (finishedAt: Int64, buckets: Int64, events: Int64, details: String)
+    ) throws {
+        let wallClock = self.wallClock
+        var unsettled: [DirtyHour] = []
+        var done = false
+        while !done, let first = try next() {
+            let opened = ContinuousClock.now
+            try writer.write { db in
+                unsettled += try Self.write(db, updates: [first])
+                while ContinuousClock.now - opened < slice, let more = try ready() {
+                    guard let update = more else {
+                        done = true
+                        break
+                    }
+                    unsettled += try Self.write(db, updates: [update])
+                }
+            }
+        }
+        try writer.write { db in
+            try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
+            try Self.markForRecompute(db, unsettled, now: wallClock)
+            if let jobRunID {
+                let f = finish()
+                try IndexDatabase.finishJobRun(db, id: jobRunID, finishedAt: f.finishedAt, buckets: f.buckets,
+                                               events: f.events, details: f.details)
+            }
+        }
+    }
+
     /// Writes the rows and clears the settled segments' unrolled bits.
     /// - Returns: the hours whose settled segments are gone (to be recomputed by the next run).
     static func write(_ db: Database, updates: [RollupDayUpdate]) throws -> [DirtyHour] {
