@@ -30,10 +30,12 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
 end
 
--- request_id = <8 hex: counter>-<4 hex: thread>-4000-8000-<12 hex: index>: unique per event,
+-- request_id = <8 hex: counter>-<4 hex: thread>-4<3 hex: run>-8000-<12 hex: index>: unique per event,
 -- built by concatenation only (the client must stay cheaper than the server).
+-- RUN (0-4095, set by loadgen.sh) keeps runs against the same data directory from resending ids.
+local run = tonumber(os.getenv("RUN") or "0") % 4096
 local suffix = {}
-for i = 1, batch do suffix[i] = string.format("-4000-8000-%012x\"}", i) end
+for i = 1, batch do suffix[i] = string.format("-4%03x-8000-%012x\"}", run, i) end
 
 request = function()
   counter = counter + 1

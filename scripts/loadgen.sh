@@ -10,6 +10,7 @@
 # .venv-test from scripts/test-python-env.sh), every span new (scripts/loadgen-otlp.lua).
 # -D serves an existing data directory (e.g. one holding 30 days of history) instead of a fresh one;
 # the load then goes to today's (org, day), so the history must not cost memory.
+# ORG=... sends the load as another org (default org_load). Each run's request ids differ (RUN).
 # Needs wrk (apt-get install wrk). Sends traffic to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ data=${datadir:-$dir/data}
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-key=$("$bin" keys create --data-dir "$data" --org org_load --name load --rate-minute 0 --rate-day 0 --format json |
+key=$("$bin" keys create --data-dir "$data" --org "${ORG:-org_load}" --name load --rate-minute 0 --rate-day 0 --format json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 TOKENTRA_LOG_LEVEL=${TOKENTRA_LOG_LEVEL:-warning} "$bin" serve --data-dir "$data" --port 0 > "$dir/out" 2> "$dir/err" &
 pid=$!
@@ -51,7 +52,7 @@ if [ -n "$otlp" ]; then
     .venv-test/bin/python scripts/otlp-bench-body.py "$dir/otlp-body.pb" "$batch"
     script=scripts/loadgen-otlp.lua path=/v1/traces metric=tokentra_otlp_spans_total
 fi
-TOKENTRA_KEY=$key BATCH=$batch OTLP_BODY="$dir/otlp-body.pb" /usr/bin/time -f "%U %S" -o "$dir/wrk.cpu" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$script" \
+TOKENTRA_KEY=$key RUN=$((RANDOM % 4096)) BATCH=$batch OTLP_BODY="$dir/otlp-body.pb" /usr/bin/time -f "%U %S" -o "$dir/wrk.cpu" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$script" \
     "http://127.0.0.1:$port$path" > "$dir/wrk.txt"
 end=$(date +%s.%N)
 cpu_end=$(awk '{print $14+$15}' /proc/$pid/stat)
