@@ -466,5 +466,17 @@ extension FaultInjectionTests {
         #expect(again.duplicateIndices.count == 60)
         #expect(await store.dedupCachedDays == 3)
         await store.close()
+
+        // A budget of 25 ids: today's 30 do not fit, so today is not read at open (never loaded only
+        // to be evicted), yesterday's 20 are; today's retries are still caught on their first event.
+        let small = try await Store.open(dir) {
+            $0.preloadRecentDays = 2
+            $0.dedupCachedIDs = 25
+        }
+        #expect(await small.dedupCachedDays == 1)
+        #expect(await small.dedupEntries == 20)
+        let retried = try await small.ingest(today)
+        #expect(retried.stored == 0 && retried.duplicateIndices.count == 30)
+        await small.close()
     }
 }
