@@ -67,30 +67,8 @@ public struct StringColumn: Sendable {
     public mutating func intern(bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
         if lastCode != 0, bytesEqual(bytes, values[Int(lastCode) - 1]) { return lastCode }
         let h = Self.hash(bytes: bytes)
-        if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: h) & mask
-        let found: UInt32? = slots.withUnsafeBufferPointer { slots in
-            hashes.withUnsafeBufferPointer { hashes in
-                while true {
-                    let c = slots[i]
-                    if c == 0 { return nil }
-                    if hashes[Int(c) - 1] == h && bytesEqual(bytes, values[Int(c) - 1]) { return c }
-                    i = (i + 1) & mask
-                }
-            }
-        }
-        let code: UInt32
-        if let found {
-            code = found
-        } else {
-            let value = String(decoding: bytes, as: UTF8.self)
-            values.append(value)
-            hashes.append(h)
-            code = UInt32(values.count)
-            slots[i] = code
-            if values.count * 2 > slots.count { rehash(slots.count * 2) }
-        }
+        let (found, slot) = probe(h) { bytesEqual(bytes, $0) }
+        let code = found ?? add(String(decoding: bytes, as: UTF8.self), hash: h, slot: slot)
         lastValue = values[Int(code) - 1]
         lastCode = code
         return code
@@ -103,8 +81,15 @@ public struct StringColumn: Sendable {
     }
 
     mutating func find(_ value: String) -> UInt32 {
-        if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
         let h = Self.hash(value)
+        let (found, slot) = probe(h) { $0 == value }
+        return found ?? add(value, hash: h, slot: slot)
+    }
+
+    /// Looks `h` up: the code of the value `same` accepts, or nil and the empty slot where it goes.
+    @inline(__always)
+    mutating func probe(_ h: UInt64, _ same: (String) -> Bool) -> (UInt32?, Int) {
+        if slots.isEmpty { slots = [UInt32](repeating: 0, count: 16) }
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: h) & mask
         let found: UInt32? = slots.withUnsafeBufferPointer { slots in
@@ -112,16 +97,20 @@ public struct StringColumn: Sendable {
                 while true {
                     let c = slots[i]
                     if c == 0 { return nil }
-                    if hashes[Int(c) - 1] == h && values[Int(c) - 1] == value { return c }
+                    if hashes[Int(c) - 1] == h && same(values[Int(c) - 1]) { return c }
                     i = (i + 1) & mask
                 }
             }
         }
-        if let found { return found }
+        return (found, i)
+    }
+
+    /// Adds a new value at the empty `slot` ``probe(_:_:)`` found; returns its code.
+    mutating func add(_ value: String, hash h: UInt64, slot: Int) -> UInt32 {
         values.append(value)
         hashes.append(h)
         let code = UInt32(values.count)
-        slots[i] = code
+        slots[slot] = code
         if values.count * 2 > slots.count { rehash(slots.count * 2) }
         return code
     }

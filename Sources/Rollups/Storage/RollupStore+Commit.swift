@@ -50,13 +50,8 @@ extension RollupStore {
         try writer.write { db in
             var unsettled: [DirtyHour] = []
             while let update = try next() { unsettled += try Self.write(db, updates: [update]) }
-            try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
-            try Self.markForRecompute(db, unsettled, now: wallClock)
-            if let jobRunID {
-                let f = finish()
-                try IndexDatabase.finishJobRun(db, id: jobRunID, finishedAt: f.finishedAt, buckets: f.buckets,
-                                               events: f.events, details: f.details)
-            }
+            try Self.finishRun(db, marks: marks, maxSegmentID: maxSegmentID, unsettled: unsettled, jobRunID: jobRunID,
+                               finish: finish, now: wallClock)
         }
     }
 
@@ -87,13 +82,22 @@ extension RollupStore {
             }
         }
         try writer.write { db in
-            try Self.deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
-            try Self.markForRecompute(db, unsettled, now: wallClock)
-            if let jobRunID {
-                let f = finish()
-                try IndexDatabase.finishJobRun(db, id: jobRunID, finishedAt: f.finishedAt, buckets: f.buckets,
-                                               events: f.events, details: f.details)
-            }
+            try Self.finishRun(db, marks: marks, maxSegmentID: maxSegmentID, unsettled: unsettled, jobRunID: jobRunID,
+                               finish: finish, now: wallClock)
+        }
+    }
+
+    /// A run's last writes: its processed marks deleted, unsettled hours marked again, its job row finished.
+    static func finishRun(
+        _ db: Database, marks: [DirtyMark], maxSegmentID: Int64, unsettled: [DirtyHour], jobRunID: Int64?,
+        finish: () -> (finishedAt: Int64, buckets: Int64, events: Int64, details: String), now: () -> Int64
+    ) throws {
+        try deleteMarks(db, marks: marks, maxSegmentID: maxSegmentID)
+        try markForRecompute(db, unsettled, now: now)
+        if let jobRunID {
+            let f = finish()
+            try IndexDatabase.finishJobRun(db, id: jobRunID, finishedAt: f.finishedAt, buckets: f.buckets,
+                                           events: f.events, details: f.details)
         }
     }
 
