@@ -87,24 +87,13 @@ public struct EventBatch: Sendable {
     public mutating func append(_ e: UsageEvent) {
         let n = count
         orgs.append(e.orgID, rowCount: n)
-        idHigh.append(e.requestID.high)
-        idLow.append(e.requestID.low)
-        if let t = e.requestID.text { idTexts[Int32(n)] = t }
-        timestamps.append(e.timestampMs)
         providers.append(e.provider, rowCount: n)
         models.append(e.model, rowCount: n)
-        inputTokens.append(e.inputTokens)
-        outputTokens.append(e.outputTokens)
-        cachedTokens.append(e.cachedTokens)
-        totalTokens.append(e.totalTokens)
-        inputCost.append(e.inputCost.units)
-        outputCost.append(e.outputCost.units)
-        cachedCost.append(e.cachedCost.units)
-        totalCost.append(e.totalCost.units)
-        costSource.append(e.costSource.code)
-        latencyMs.append(e.latencyMs ?? -1)
-        ttftPlusOne.append(e.timeToFirstTokenMs.map { $0 + 1 } ?? 0)
-        flags.append((e.wasCached ? 1 : 0) | (e.isError ? 2 : 0))
+        appendNumbers(
+            id: e.requestID, timestampMs: e.timestampMs,
+            tokens: (e.inputTokens, e.outputTokens, e.cachedTokens, e.totalTokens),
+            costs: (e.inputCost, e.outputCost, e.cachedCost, e.totalCost), costSource: e.costSource,
+            latencyMs: e.latencyMs, timeToFirstTokenMs: e.timeToFirstTokenMs, wasCached: e.wasCached, isError: e.isError)
         attributes[0].append(e.feature, rowCount: n)
         attributes[1].append(e.team, rowCount: n)
         attributes[2].append(e.project, rowCount: n)
@@ -128,6 +117,31 @@ public struct EventBatch: Sendable {
         attributes[20].append(e.k8sNode, rowCount: n)
         appendPromptHash(e.promptHash)
         count += 1
+    }
+
+    /// Appends the request id and the numeric columns of one row (the one place their stored
+    /// conventions live: latency -1 = absent, time to first token + 1, flag bits).
+    mutating func appendNumbers(
+        id: RequestID, timestampMs: Int64, tokens: (input: Int64, output: Int64, cached: Int64, total: Int64),
+        costs: (input: Money, output: Money, cached: Money, total: Money), costSource source: CostSource,
+        latencyMs latency: Int64?, timeToFirstTokenMs ttft: Int64?, wasCached: Bool, isError: Bool
+    ) {
+        idHigh.append(id.high)
+        idLow.append(id.low)
+        if let t = id.text { idTexts[Int32(count)] = t }
+        timestamps.append(timestampMs)
+        inputTokens.append(tokens.input)
+        outputTokens.append(tokens.output)
+        cachedTokens.append(tokens.cached)
+        totalTokens.append(tokens.total)
+        inputCost.append(costs.input.units)
+        outputCost.append(costs.output.units)
+        cachedCost.append(costs.cached.units)
+        totalCost.append(costs.total.units)
+        costSource.append(source.code)
+        latencyMs.append(latency ?? -1)
+        ttftPlusOne.append(ttft.map { $0 + 1 } ?? 0)
+        flags.append((wasCached ? 1 : 0) | (isError ? 2 : 0))
     }
 
     /// Appends every event of `events`.

@@ -19,7 +19,7 @@ public struct StringColumn: Sendable {
     var slots: [UInt32] = []
     /// The hash of each value (so probing and rehashing never hash or compare strings needlessly).
     var hashes: [UInt64] = []
-    var lastValue: String?
+    /// The code the last lookup returned (0 = none): runs of one value skip the hash.
     var lastCode: UInt32 = 0
 
     public init() {}
@@ -30,9 +30,8 @@ public struct StringColumn: Sendable {
     /// The code of `value`, adding it to the dictionary when new.
     @inline(__always)
     public mutating func intern(_ value: String) -> UInt32 {
-        if lastCode != 0, value == lastValue { return lastCode }
+        if lastCode != 0, values[Int(lastCode) - 1] == value { return lastCode }
         let c = find(value)
-        lastValue = value
         lastCode = c
         return c
     }
@@ -69,7 +68,6 @@ public struct StringColumn: Sendable {
         let h = Self.hash(bytes: bytes)
         let (found, slot) = probe(h) { bytesEqual(bytes, $0) }
         let code = found ?? add(String(decoding: bytes, as: UTF8.self), hash: h, slot: slot)
-        lastValue = values[Int(code) - 1]
         lastCode = code
         return code
     }

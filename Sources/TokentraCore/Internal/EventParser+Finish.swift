@@ -123,24 +123,12 @@ extension EventParser {
 
         // Valid: one row, column by column.
         batch.orgs.appendCode(orgCode, rowCount: row)
-        batch.idHigh.append(id.high)
-        batch.idLow.append(id.low)
-        if let t = id.text { batch.idTexts[Int32(row)] = t }
-        batch.timestamps.append(timestampMs)
         batch.providers.appendCode(providerCode, rowCount: row)
         batch.models.appendCode(modelCode, rowCount: row)
-        batch.inputTokens.append(input)
-        batch.outputTokens.append(output)
-        batch.cachedTokens.append(cached)
-        batch.totalTokens.append(totalTokens ?? (input + output + cached))
-        batch.inputCost.append(costs.input.units)
-        batch.outputCost.append(costs.output.units)
-        batch.cachedCost.append(costs.cached.units)
-        batch.totalCost.append(costs.total.units)
-        batch.costSource.append(costSource.code)
-        batch.latencyMs.append(latencyMs ?? -1)
-        batch.ttftPlusOne.append(timeToFirstTokenMs.map { $0 + 1 } ?? 0)
-        batch.flags.append((isCacheHit ? 1 : 0) | (isError == true ? 2 : 0))
+        batch.appendNumbers(
+            id: id, timestampMs: timestampMs, tokens: (input, output, cached, totalTokens ?? (input + output + cached)),
+            costs: costs, costSource: costSource, latencyMs: latencyMs, timeToFirstTokenMs: timeToFirstTokenMs,
+            wasCached: isCacheHit, isError: isError ?? false)
         let texts = (
             feature, team, project, costCenter, userID, environment, metadata, cacheHitType, originalModel,
             routedByRule, errorCode, errorType, errorMessage, sdkVersion, sdkLanguage, hostname,
